@@ -1,0 +1,48 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vflink/vflink/internal/server"
+)
+
+func newServerCmd() *cobra.Command {
+	var cfg server.Config
+	var endpoints, logLevel string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the vflink controller: Neutron-compatible API over etcd",
+		Long: `Run the vflink controller. By default it keeps its state in an embedded etcd member in
+--data-dir (listeners on loopback only); --etcd-endpoints selects an external etcd cluster instead.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return err
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			for _, e := range strings.Split(endpoints, ",") {
+				if e = strings.TrimSpace(e); e != "" {
+					cfg.EtcdEndpoints = append(cfg.EtcdEndpoints, e)
+				}
+			}
+			return server.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9696", "address to serve the API on")
+	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/vflink", "directory of the embedded etcd member and server state")
+	f.StringVar(&endpoints, "etcd-endpoints", "", "comma-separated URLs of an external etcd cluster (instead of the embedded member)")
+	f.StringVar(&cfg.EtcdCert, "etcd-cert", "", "client certificate for the external etcd (TLS)")
+	f.StringVar(&cfg.EtcdKey, "etcd-key", "", "client key for the external etcd (TLS)")
+	f.StringVar(&cfg.EtcdCA, "etcd-ca", "", "CA bundle to verify the external etcd (TLS)")
+	f.StringVar(&cfg.Auth, "auth", "none", "authentication: none (Neutron noauth; loopback only)")
+	f.StringVar(&cfg.VLANRanges, "network-vlan-ranges", "sriov:1:4094", "physical networks and the VLANs handed out automatically: NAME[:MIN:MAX],...")
+	f.StringVar(&cfg.BaseMAC, "base-mac", "fa:16:3e:00:00:00", "base of generated port MAC addresses")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}

@@ -1,0 +1,52 @@
+package neutron
+
+import (
+	"net/http"
+
+	"github.com/vflink/vflink/api"
+)
+
+func ext(alias, name, desc string) api.Extension {
+	return api.Extension{Alias: alias, Name: name, Description: desc, Updated: "2026-11-25T00:00:00-00:00", Links: []string{}}
+}
+
+// extensions lists only what this server really implements.
+var extensions = []api.Extension{
+	ext("provider", "Provider Network", "Expose mapping of virtual networks to physical networks (vlan, flat)"),
+	ext("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+	ext("port-security", "Port Security", "Provides port security"),
+	ext("standard-attr-revisions", "Resource revision numbers", "Expose revision_number and If-Match constraints on standard attribute resources"),
+	ext("revision-if-match", "If-Match constraints based on revision_number", "Updates can be made conditional on If-Match: revision_number=N"),
+	ext("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
+	ext("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
+	ext("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
+	ext("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
+	ext("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
+	ext("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
+}
+
+
+func (s *Service) listExtensions(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"extensions": extensions})
+	return nil
+}
+
+func (s *Service) showExtension(w http.ResponseWriter, r *http.Request) error {
+	alias := r.PathValue("alias")
+	for _, e := range extensions {
+		if e.Alias == alias {
+			writeJSON(w, http.StatusOK, map[string]any{"extension": e})
+			return nil
+		}
+	}
+	return errf(http.StatusNotFound, "ExtensionNotFound", "Extension with alias %s does not exist", alias)
+}
+
+func (s *Service) versionDoc(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"resources": []map[string]any{
+		{"name": "network", "collection": "networks", "links": []map[string]string{{"rel": "self", "href": "networks"}}},
+		{"name": "subnet", "collection": "subnets", "links": []map[string]string{{"rel": "self", "href": "subnets"}}},
+		{"name": "port", "collection": "ports", "links": []map[string]string{{"rel": "self", "href": "ports"}}},
+	}})
+	return nil
+}

@@ -1,0 +1,140 @@
+package neutron
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// listParams are the query parameters that are not filters.
+var listParams = map[string]bool{"fields": true, "limit": true, "marker": true, "sort_key": true, "sort_dir": true, "page_reverse": true}
+
+// fieldFunc returns a field's values for filtering, and whether the field is filterable.
+type fieldFunc[T any] func(*T, string) ([]string, bool)
+
+// writeList filters items by the query (each parameter a field; several values of one field are
+// alternatives), pages them (limit, marker: items are in ID order) and projects fields=.
+func writeList[T any](w http.ResponseWriter, r *http.Request, plural string, items []T, field fieldFunc[T]) error {
+	q := r.URL.Query()
+	type filter struct {
+		name string
+		vals []string
+	}
+	var filters []filter
+	for k, vs := range q {
+		if listParams[k] {
+			continue
+		}
+		if len(items) > 0 {
+			if _, ok := field(&items[0], k); !ok {
+				return badRequest("%s is not a valid filter for %s.", k, plural)
+			}
+		}
+		filters = append(filters, filter{k, vs})
+	}
+	sort.Slice(filters, func(i, j int) bool { return filters[i].name < filters[j].name })
+	out := items[:0:0]
+	for i := range items {
+		ok := true
+		for _, f := range filters {
+			got, _ := field(&items[i], f.name)
+			if !matchAny(got, f.vals) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			out = append(out, items[i])
+		}
+	}
+	resp := map[string]any{}
+	if marker := q.Get("marker"); marker != "" {
+		for i := range out {
+			if id, _ := field(&out[i], "id"); len(id) == 1 && id[0] == marker {
+				out = out[i+1:]
+				break
+			}
+		}
+	}
+	if ls := q.Get("limit"); ls != "" {
+		n, err := strconv.Atoi(ls)
+		if err != nil || n < 0 {
+			return badRequest("limit %q is not a non-negative integer.", ls)
+		}
+		if n > 0 && len(out) > n {
+			out = out[:n]
+			last, _ := field(&out[n-1], "id")
+			nq := url.Values{}
+			for k, v := range q {
+				nq[k] = v
+			}
+			nq.Set("marker", last[0])
+			resp[plural+"_links"] = []map[string]string{{"rel": "next", "href": r.URL.Path + "?" + nq.Encode()}}
+		}
+	}
+	fields := requestedFields(q)
+	if len(fields) == 0 {
+		resp[plural] = out
+		writeJSON(w, http.StatusOK, resp)
+		return nil
+	}
+	proj := make([]map[string]json.RawMessage, len(out))
+	for i := range out {
+		proj[i] = project(out[i], fields)
+	}
+	resp[plural] = proj
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// writeOne answers a show request, honouring fields=.
+func writeOne(w http.ResponseWriter, r *http.Request, singular string, v any) error {
+	fields := requestedFields(r.URL.Query())
+	if len(fields) == 0 {
+		writeJSON(w, http.StatusOK, map[string]any{singular: v})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]any{singular: project(v, fields)})
+	return nil
+}
+
+func requestedFields(q url.Values) []string {
+	var out []string
+	for _, f := range q["fields"] {
+		for _, p := range strings.Split(f, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func project(v any, fields []string) map[string]json.RawMessage {
+	b, _ := json.Marshal(v)
+	var all map[string]json.RawMessage
+	json.Unmarshal(b, &all)
+	out := make(map[string]json.RawMessage, len(fields))
+	for _, f := range fields {
+		if x, ok := all[f]; ok {
+			out[f] = x
+		}
+	}
+	return out
+}
+
+func matchAny(got, want []string) bool {
+	for _, g := range got {
+		for _, w := range want {
+			if g == w || (isBool(w) && strings.EqualFold(g, w)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isBool(s string) bool { return strings.EqualFold(s, "true") || strings.EqualFold(s, "false") }

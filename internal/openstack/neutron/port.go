@@ -1,0 +1,795 @@
+package neutron
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/vflink/vflink/api"
+	"github.com/vflink/vflink/internal/auth"
+	"github.com/vflink/vflink/internal/ipam"
+	"github.com/vflink/vflink/internal/store"
+)
+
+func portKey(id string) string              { return "ports/" + id }
+func macKey(net, mac string) string         { return "mac/" + net + "/" + mac }
+func ipKey(sub string, ip netip.Addr) string { return "ipam/" + sub + "/" + ip.String() }
+
+type ipRequest struct {
+	subnetID string
+	ip       netip.Addr
+}
+
+type portRequest struct {
+	networkID                                    string
+	name, desc, deviceID, deviceOwner, vnic, host string
+	nameOK, descOK, devIDOK, devOwnerOK, vnicOK, hostOK bool
+	adminUp, adminOK, portSec, portSecOK         bool
+	mac                                          string
+	macOK                                        bool
+	profile                                      map[string]any
+	profileOK                                    bool
+	fixed                                        []ipRequest
+	fixedOK                                      bool
+}
+
+func decodePort(a *attrs, create bool) (portRequest, error) {
+	var r portRequest
+	var err error
+	op := "PUT"
+	if create {
+		op = "POST"
+	}
+	if err = a.readOnly(op, "id", "status", "created_at", "updated_at", "revision_number",
+		"binding:vif_type", "binding:vif_details", "vflink:conditions"); err != nil {
+		return r, err
+	}
+	if create {
+		id, ok, err := a.str("network_id", 64)
+		if err != nil {
+			return r, err
+		}
+		if !ok || id == "" {
+			return r, badRequest("Failed to parse request. Required attribute 'network_id' not specified")
+		}
+		r.networkID = id
+		a.has("tenant_id")
+		a.has("project_id")
+	} else if err = a.readOnly(op, "network_id", "tenant_id", "project_id"); err != nil {
+		return r, err
+	}
+	if r.name, r.nameOK, err = a.str("name", maxStr); err != nil {
+		return r, err
+	}
+	if r.desc, r.descOK, err = a.str("description", maxStr); err != nil {
+		return r, err
+	}
+	if r.deviceID, r.devIDOK, err = a.str("device_id", maxStr); err != nil {
+		return r, err
+	}
+	if r.deviceOwner, r.devOwnerOK, err = a.str("device_owner", maxStr); err != nil {
+		return r, err
+	}
+	if r.host, r.hostOK, err = a.str("binding:host_id", maxStr); err != nil {
+		return r, err
+	}
+	if r.adminUp, r.adminOK, err = a.boolean("admin_state_up"); err != nil {
+		return r, err
+	}
+	if r.portSec, r.portSecOK, err = a.boolean("port_security_enabled"); err != nil {
+		return r, err
+	}
+	if r.vnic, r.vnicOK, err = a.str("binding:vnic_type", maxStr); err != nil {
+		return r, err
+	}
+	if r.vnicOK && !slices.Contains(api.VNICTypes, r.vnic) {
+		return r, invalidInput("Invalid input for binding:vnic_type. Reason: '%s' is not in %v.", clip(r.vnic), api.VNICTypes)
+	}
+	if r.profile, r.profileOK, err = a.object("binding:profile"); err != nil {
+		return r, err
+	}
+	if r.mac, r.macOK, err = a.str("mac_address", 64); err != nil {
+		return r, err
+	}
+	if r.macOK {
+		hw, err := net.ParseMAC(r.mac)
+		if err != nil || len(hw) != 6 {
+			return r, invalidInput("Invalid input for mac_address. Reason: '%s' is not a valid MAC address.", clip(r.mac))
+		}
+		if hw[0]&1 == 1 || hw.String() == "00:00:00:00:00:00" {
+			return r, invalidInput("Invalid input for mac_address. Reason: '%s' is not a valid unicast MAC address.", r.mac)
+		}
+		r.mac = hw.String()
+	}
+	if a.has("fixed_ips") {
+		var raw []map[string]any
+		if _, err := a.decode("fixed_ips", &raw, "a list of {\"subnet_id\": ID, \"ip_address\": IP}"); err != nil {
+			return r, err
+		}
+		r.fixedOK = true
+		r.fixed = []ipRequest{}
+		for i, e := range raw {
+			var ir ipRequest
+			for k, v := range e {
+				sv, ok := v.(string)
+				if !ok {
+					return r, invalidInput("fixed_ips[%d].%s must be a string.", i, k)
+				}
+				switch k {
+				case "subnet_id":
+					ir.subnetID = sv
+				case "ip_address":
+					ip, err := netip.ParseAddr(sv)
+					if err != nil || ip.Zone() != "" {
+						return r, invalidInput("fixed_ips[%d].ip_address '%s' is not a valid IP address.", i, clip(sv))
+					}
+					ir.ip = ip.Unmap()
+				default:
+					return r, invalidInput("fixed_ips[%d]: unknown key %q; allowed: subnet_id, ip_address.", i, k)
+				}
+			}
+			if ir.subnetID == "" && !ir.ip.IsValid() {
+				return r, invalidInput("fixed_ips[%d] names neither subnet_id nor ip_address.", i)
+			}
+			r.fixed = append(r.fixed, ir)
+		}
+	}
+	for _, k := range []string{"security_groups", "allowed_address_pairs", "extra_dhcp_opts"} {
+		var l []any
+		if ok, err := a.decode(k, &l, "a list"); err != nil {
+			return r, err
+		} else if ok && len(l) > 0 {
+			return r, badRequest("%s are not supported by vflink; send an empty list or leave it out.", strings.ReplaceAll(k, "_", " "))
+		}
+	}
+	a.has("tags")
+	a.has("dns_name")
+	return r, nil
+}
+
+func (r portRequest) applyTo(p *api.Port) {
+	if r.nameOK {
+		p.Name = r.name
+	}
+	if r.descOK {
+		p.Description = r.desc
+	}
+	if r.devIDOK {
+		p.DeviceID = r.deviceID
+	}
+	if r.devOwnerOK {
+		p.DeviceOwner = r.deviceOwner
+	}
+	if r.hostOK {
+		p.HostID = r.host
+	}
+	if r.adminOK {
+		p.AdminStateUp = r.adminUp
+	}
+	if r.portSecOK {
+		p.PortSecurityEnabled = r.portSec
+	}
+	if r.vnicOK {
+		p.VNICType = r.vnic
+	}
+	if r.profileOK {
+		p.Profile = r.profile
+	}
+}
+
+// bind derives binding:vif_type and binding:vif_details from the port's host and VNIC type and its
+// network's provider attributes.
+func bind(p *api.Port, n *api.Network) {
+	p.VIFDetails = map[string]any{}
+	if p.HostID == "" {
+		p.VIFType = api.VIFUnbound
+		return
+	}
+	vlan := "0"
+	if n.SegmentationID != nil {
+		vlan = strconv.Itoa(*n.SegmentationID)
+	}
+	physical := n.PhysicalNetwork != nil
+	switch p.VNICType {
+	case api.VNICDirect, api.VNICMacvtap:
+		if !physical {
+			p.VIFType = api.VIFBindingFailed
+			return
+		}
+		p.VIFType = api.VIFHwVeb
+		p.VIFDetails = map[string]any{"vlan": vlan, "port_filter": false}
+	case api.VNICDirectPhysical:
+		if !physical {
+			p.VIFType = api.VIFBindingFailed
+			return
+		}
+		p.VIFType = api.VIFHostdevPhys
+		p.VIFDetails = map[string]any{"vlan": vlan, "port_filter": false}
+	case api.VNICBaremetal:
+		p.VIFType = api.VIFOther
+	default:
+		p.VIFType = api.VIFBindingFailed
+	}
+}
+
+// allocation tracks one request's view of IP candidates across optimistic retries.
+type allocation struct {
+	fails     map[string]int
+	exhausted map[string]bool
+	next      map[string]netip.Addr // candidate found by a rescan
+	lastTried map[string]netip.Addr
+}
+
+func newAllocation() *allocation {
+	return &allocation{fails: map[string]int{}, exhausted: map[string]bool{}, next: map[string]netip.Addr{}, lastTried: map[string]netip.Addr{}}
+}
+
+// cursor returns the candidate hint of a subnet, seeded by a scan of its allocations.
+func (s *Service) cursor(ctx context.Context, so store.Object[api.Subnet], sub ipam.Subnet) (*ipam.Cursor, error) {
+	s.mu.Lock()
+	sc := s.cursors[so.Value.ID]
+	s.mu.Unlock()
+	if sc != nil && sc.modRev == so.ModRevision {
+		return sc.cur, nil
+	}
+	used, err := s.usedIPs(ctx, so.Value.ID)
+	if err != nil {
+		return nil, err
+	}
+	start, _ := sub.NextFree(used, netip.Addr{})
+	c := ipam.NewCursor(sub, netip.Addr{})
+	if start.IsValid() {
+		c.Seek(prev(start))
+	}
+	s.mu.Lock()
+	s.cursors[so.Value.ID] = &subnetCursor{modRev: so.ModRevision, cur: c}
+	s.mu.Unlock()
+	return c, nil
+}
+
+func prev(a netip.Addr) netip.Addr {
+	if p := a.Prev(); p.IsValid() {
+		return p
+	}
+	return a
+}
+
+func (s *Service) usedIPs(ctx context.Context, subnetID string) ([]netip.Addr, error) {
+	keys, _, err := s.st.Keys(ctx, "ipam/"+subnetID+"/")
+	if err != nil {
+		return nil, err
+	}
+	used := make([]netip.Addr, 0, len(keys))
+	for _, k := range keys {
+		if a, err := netip.ParseAddr(k); err == nil {
+			used = append(used, a)
+		}
+	}
+	sort.Slice(used, func(i, j int) bool { return used[i].Less(used[j]) })
+	return used, nil
+}
+
+// candidate picks an address of sub for this attempt: the cursor's next one, or after repeated
+// collisions the first free address of a fresh scan. ok=false means the subnet is full.
+func (s *Service) candidate(ctx context.Context, al *allocation, so store.Object[api.Subnet], sub ipam.Subnet, skip map[netip.Addr]bool) (netip.Addr, bool, error) {
+	id := so.Value.ID
+	if al.exhausted[id] {
+		return netip.Addr{}, false, nil
+	}
+	if a, ok := al.next[id]; ok && !skip[a] {
+		delete(al.next, id)
+		al.lastTried[id] = a
+		return a, true, nil
+	}
+	if al.fails[id] < 3 {
+		c, err := s.cursor(ctx, so, sub)
+		if err != nil {
+			return netip.Addr{}, false, err
+		}
+		for i := 0; i < 8; i++ {
+			a := c.Next()
+			if !skip[a] {
+				al.lastTried[id] = a
+				return a, true, nil
+			}
+		}
+	}
+	used, err := s.usedIPs(ctx, id)
+	if err != nil {
+		return netip.Addr{}, false, err
+	}
+	for a := range skip {
+		used = append(used, a)
+	}
+	sort.Slice(used, func(i, j int) bool { return used[i].Less(used[j]) })
+	a, ok := sub.NextFree(used, al.lastTried[id])
+	if !ok {
+		al.exhausted[id] = true
+		return netip.Addr{}, false, nil
+	}
+	if c, err := s.cursor(ctx, so, sub); err == nil {
+		c.Seek(a)
+	}
+	al.lastTried[id] = a
+	return a, true, nil
+}
+
+// netSubnets reads the subnets of a network.
+func (s *Service) netSubnets(ctx context.Context, netID string) ([]store.Object[api.Subnet], error) {
+	ids, err := s.subnetIDs(ctx, netID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.Object[api.Subnet], 0, len(ids))
+	for _, id := range ids {
+		o, err := store.Get[api.Subnet](ctx, s.st, subnetKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// plannedIP is one address the transaction will reserve.
+type plannedIP struct {
+	subnet   store.Object[api.Subnet]
+	ip       netip.Addr
+	explicit bool
+}
+
+// planIPs turns the request's fixed_ips (or the default: one address per IP version) into
+// addresses to reserve. keep holds addresses the port already has (update) and reuses.
+func (s *Service) planIPs(ctx context.Context, al *allocation, n *api.Network, subs []store.Object[api.Subnet], req portRequest, keep map[netip.Addr]string) ([]plannedIP, error) {
+	parsed := make(map[string]ipam.Subnet, len(subs))
+	for _, so := range subs {
+		sub, err := toIPAM(&so.Value)
+		if err != nil {
+			return nil, err
+		}
+		parsed[so.Value.ID] = sub
+	}
+	skip := map[netip.Addr]bool{}
+	var out []plannedIP
+	auto := func(so store.Object[api.Subnet]) (bool, error) {
+		a, ok, err := s.candidate(ctx, al, so, parsed[so.Value.ID], skip)
+		if err != nil || !ok {
+			return false, err
+		}
+		skip[a] = true
+		out = append(out, plannedIP{subnet: so, ip: a})
+		return true, nil
+	}
+	if !req.fixedOK {
+		for _, v := range []int{4, 6} {
+			have, got := false, false
+			for _, so := range subs {
+				if so.Value.IPVersion != v {
+					continue
+				}
+				have = true
+				ok, err := auto(so)
+				if err != nil {
+					return nil, err
+				}
+				if ok {
+					got = true
+					break
+				}
+			}
+			if have && !got {
+				return nil, errf(http.StatusConflict, "IpAddressGenerationFailure", "No more IP addresses available on network %s.", n.ID)
+			}
+		}
+		return out, nil
+	}
+	for i, fr := range req.fixed {
+		var so *store.Object[api.Subnet]
+		for j := range subs {
+			if fr.subnetID != "" && subs[j].Value.ID == fr.subnetID {
+				so = &subs[j]
+				break
+			}
+			if fr.subnetID == "" && parsed[subs[j].Value.ID].Prefix.Contains(fr.ip) {
+				so = &subs[j]
+				break
+			}
+		}
+		if so == nil {
+			if fr.subnetID != "" {
+				return nil, invalidInput("fixed_ips[%d]: subnet %s is not a subnet of network %s.", i, fr.subnetID, n.ID)
+			}
+			return nil, invalidInput("fixed_ips[%d]: IP address %s is in no subnet of network %s.", i, fr.ip, n.ID)
+		}
+		sub := parsed[so.Value.ID]
+		if !fr.ip.IsValid() {
+			ok, err := auto(*so)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, errf(http.StatusConflict, "IpAddressGenerationFailure", "No more IP addresses available on subnet %s.", so.Value.ID)
+			}
+			continue
+		}
+		if !sub.Prefix.Contains(fr.ip) {
+			return nil, invalidInput("fixed_ips[%d]: IP address %s is not in subnet %s (%s).", i, fr.ip, so.Value.ID, so.Value.CIDR)
+		}
+		if _, had := keep[fr.ip]; !had {
+			if err := sub.CheckFixed(fr.ip); err != nil {
+				return nil, ipamErr(err)
+			}
+		}
+		if skip[fr.ip] {
+			return nil, invalidInput("fixed_ips[%d]: IP address %s is given twice.", i, fr.ip)
+		}
+		skip[fr.ip] = true
+		out = append(out, plannedIP{subnet: *so, ip: fr.ip, explicit: true})
+	}
+	return out, nil
+}
+
+// portConflict turns a failed reservation into the API error, or nil when a retry with a fresh
+// candidate should follow.
+func portConflict(ce *store.ConflictError, plan []plannedIP, al *allocation, netID, mac string, macExplicit bool) error {
+	if ce.Reason != store.Exists {
+		return nil
+	}
+	if strings.HasPrefix(ce.Key, "mac/") {
+		if macExplicit {
+			return errf(http.StatusConflict, "MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", netID, mac)
+		}
+		return nil
+	}
+	for _, p := range plan {
+		if ce.Key == ipKey(p.subnet.Value.ID, p.ip) {
+			if p.explicit {
+				return errf(http.StatusConflict, "IpAddressAlreadyAllocated", "IP address %s already allocated in subnet %s", p.ip, p.subnet.Value.ID)
+			}
+			al.fails[p.subnet.Value.ID]++
+		}
+	}
+	return nil
+}
+
+func canUseNetwork(c *auth.Context, n *api.Network) bool {
+	return c.IsAdmin() || n.ProjectID == c.ProjectID || n.Shared
+}
+
+func (s *Service) createPort(w http.ResponseWriter, r *http.Request) error {
+	c := caller(r)
+	a, err := decodeBody(r.Body, "port")
+	if err != nil {
+		return err
+	}
+	req, err := decodePort(a, true)
+	if err != nil {
+		return err
+	}
+	proj, err := owner(c, a)
+	if err != nil {
+		return err
+	}
+	if err := a.rest(); err != nil {
+		return err
+	}
+	now := s.now()
+	p := api.Port{
+		ID: uuid.NewString(), NetworkID: req.networkID, TenantID: proj, ProjectID: proj, AdminStateUp: true,
+		Status: api.StatusDown, PortSecurityEnabled: true, VNICType: api.VNICNormal, Profile: map[string]any{},
+		CreatedAt: now, UpdatedAt: now, RevisionNumber: 1,
+	}
+	req.applyTo(&p)
+	al := newAllocation()
+	mac := req.mac
+	err = retry(r.Context(), func(int) error {
+		no, err := s.visibleNetwork(r.Context(), c, req.networkID)
+		if err != nil {
+			return err
+		}
+		if !canUseNetwork(c, &no.Value) {
+			return notFound("network", req.networkID)
+		}
+		if !req.portSecOK {
+			p.PortSecurityEnabled = no.Value.PortSecurityEnabled
+		}
+		subs, err := s.netSubnets(r.Context(), req.networkID)
+		if err != nil {
+			return err
+		}
+		plan, err := s.planIPs(r.Context(), al, &no.Value, subs, req, nil)
+		if err != nil {
+			return err
+		}
+		if !req.macOK {
+			mac = s.cfg.BaseMAC.generate()
+		}
+		p.MACAddress = mac
+		p.FixedIPs = make([]api.FixedIP, len(plan))
+		t := s.st.Txn()
+		t.Unchanged(netKey(req.networkID), no.ModRevision)
+		for i, pl := range plan {
+			p.FixedIPs[i] = api.FixedIP{SubnetID: pl.subnet.Value.ID, IPAddress: pl.ip.String()}
+			t.Unchanged(subnetKey(pl.subnet.Value.ID), pl.subnet.ModRevision)
+			t.Create(ipKey(pl.subnet.Value.ID, pl.ip), p.ID)
+		}
+		bind(&p, &no.Value)
+		t.Create(portKey(p.ID), p)
+		t.Create("idx/net-ports/"+req.networkID+"/"+p.ID, "")
+		t.Create(macKey(req.networkID, mac), p.ID)
+		if p.HostID != "" {
+			t.Create("idx/net-bound/"+req.networkID+"/"+p.ID, p.HostID)
+		}
+		_, err = t.Commit(r.Context())
+		var ce *store.ConflictError
+		if errors.As(err, &ce) {
+			if e := portConflict(ce, plan, al, req.networkID, mac, req.macOK); e != nil {
+				return e
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Debug("port created", "port", p.ID, "network", p.NetworkID, "mac", p.MACAddress)
+	writeJSON(w, http.StatusCreated, map[string]any{"port": normPort(p)})
+	return nil
+}
+
+func normPort(p api.Port) api.Port {
+	if p.FixedIPs == nil {
+		p.FixedIPs = []api.FixedIP{}
+	}
+	if p.SecurityGroups == nil {
+		p.SecurityGroups = []string{}
+	}
+	if p.AllowedAddressPairs == nil {
+		p.AllowedAddressPairs = []json.RawMessage{}
+	}
+	if p.ExtraDHCPOpts == nil {
+		p.ExtraDHCPOpts = []json.RawMessage{}
+	}
+	if p.Tags == nil {
+		p.Tags = []string{}
+	}
+	if p.Profile == nil {
+		p.Profile = map[string]any{}
+	}
+	if p.VIFDetails == nil {
+		p.VIFDetails = map[string]any{}
+	}
+	if p.Conditions == nil {
+		p.Conditions = []api.Condition{}
+	}
+	return p
+}
+
+func (s *Service) visiblePort(ctx context.Context, c *auth.Context, id string) (store.Object[api.Port], error) {
+	o, err := store.Get[api.Port](ctx, s.st, portKey(id))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !c.IsAdmin() && o.Value.ProjectID != c.ProjectID) {
+		return o, notFound("port", id)
+	}
+	return o, err
+}
+
+func (s *Service) showPort(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.visiblePort(r.Context(), caller(r), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeOne(w, r, "port", normPort(o.Value))
+}
+
+func (s *Service) listPorts(w http.ResponseWriter, r *http.Request) error {
+	c := caller(r)
+	objs, _, err := store.List[api.Port](r.Context(), s.st, "ports/")
+	if err != nil {
+		return err
+	}
+	items := make([]api.Port, 0, len(objs))
+	for _, o := range objs {
+		if c.IsAdmin() || o.Value.ProjectID == c.ProjectID {
+			items = append(items, normPort(o.Value))
+		}
+	}
+	return writeList(w, r, "ports", items, portField)
+}
+
+func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
+	c := caller(r)
+	id := r.PathValue("id")
+	want, wantOK, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	a, err := decodeBody(r.Body, "port")
+	if err != nil {
+		return err
+	}
+	req, err := decodePort(a, false)
+	if err != nil {
+		return err
+	}
+	if err := a.rest(); err != nil {
+		return err
+	}
+	al := newAllocation()
+	var out api.Port
+	err = retry(r.Context(), func(int) error {
+		o, err := s.visiblePort(r.Context(), c, id)
+		if err != nil {
+			return err
+		}
+		old := o.Value
+		if err := checkRevision(want, wantOK, old.RevisionNumber); err != nil {
+			return err
+		}
+		no, err := store.Get[api.Network](r.Context(), s.st, netKey(old.NetworkID))
+		if err != nil {
+			return err
+		}
+		p := old
+		p.FixedIPs = append([]api.FixedIP(nil), old.FixedIPs...)
+		req.applyTo(&p)
+		bound := old.HostID != ""
+		if bound && req.vnicOK && req.vnic != old.VNICType && p.HostID != "" {
+			return errf(http.StatusConflict, "PortBound", "Unable to complete operation on port %s, port is already bound to host %s, port type: %s, old_vnic_type: %s, new_vnic_type: %s. Unbind it first.", id, old.HostID, old.VIFType, old.VNICType, req.vnic)
+		}
+		if bound && req.macOK && req.mac != old.MACAddress && p.HostID != "" {
+			return errf(http.StatusConflict, "PortBound", "Unable to change the MAC address of port %s: it is bound to host %s. Unbind it first.", id, old.HostID)
+		}
+		t := s.st.Txn()
+		t.Unchanged(netKey(old.NetworkID), no.ModRevision)
+		var plan []plannedIP
+		if req.fixedOK {
+			keep := map[netip.Addr]string{}
+			for _, f := range old.FixedIPs {
+				if ip, err := netip.ParseAddr(f.IPAddress); err == nil {
+					keep[ip] = f.SubnetID
+				}
+			}
+			subs, err := s.netSubnets(r.Context(), old.NetworkID)
+			if err != nil {
+				return err
+			}
+			// addresses the port keeps are requested explicitly and not reserved again
+			if plan, err = s.planIPs(r.Context(), al, &no.Value, subs, req, keep); err != nil {
+				return err
+			}
+			p.FixedIPs = make([]api.FixedIP, len(plan))
+			wanted := map[netip.Addr]bool{}
+			for i, pl := range plan {
+				p.FixedIPs[i] = api.FixedIP{SubnetID: pl.subnet.Value.ID, IPAddress: pl.ip.String()}
+				wanted[pl.ip] = true
+				if sub, had := keep[pl.ip]; had && sub == pl.subnet.Value.ID {
+					continue
+				}
+				t.Unchanged(subnetKey(pl.subnet.Value.ID), pl.subnet.ModRevision)
+				t.Create(ipKey(pl.subnet.Value.ID, pl.ip), id)
+			}
+			for ip, sub := range keep {
+				if !wanted[ip] {
+					t.Remove(ipKey(sub, ip))
+				}
+			}
+		}
+		if req.macOK && req.mac != old.MACAddress {
+			t.Remove(macKey(old.NetworkID, old.MACAddress))
+			t.Create(macKey(old.NetworkID, req.mac), id)
+			p.MACAddress = req.mac
+		}
+		if (old.HostID == "") != (p.HostID == "") || old.HostID != p.HostID {
+			if old.HostID != "" {
+				t.Remove("idx/net-bound/" + old.NetworkID + "/" + id)
+			}
+			if p.HostID != "" {
+				t.Create("idx/net-bound/"+old.NetworkID+"/"+id, p.HostID)
+			}
+		}
+		bind(&p, &no.Value)
+		p.RevisionNumber++
+		p.UpdatedAt = s.now()
+		t.Update(portKey(id), p, o.ModRevision)
+		_, err = t.Commit(r.Context())
+		var ce *store.ConflictError
+		if errors.As(err, &ce) {
+			if e := portConflict(ce, plan, al, old.NetworkID, req.mac, true); e != nil {
+				return e
+			}
+		}
+		if err == nil {
+			out = p
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"port": normPort(out)})
+	return nil
+}
+
+func (s *Service) deletePort(w http.ResponseWriter, r *http.Request) error {
+	c := caller(r)
+	id := r.PathValue("id")
+	err := retry(r.Context(), func(int) error {
+		o, err := s.visiblePort(r.Context(), c, id)
+		if err != nil {
+			return err
+		}
+		p := o.Value
+		t := s.st.Txn()
+		t.Delete(portKey(id), o.ModRevision)
+		t.Remove("idx/net-ports/" + p.NetworkID + "/" + id)
+		t.Remove("idx/net-bound/" + p.NetworkID + "/" + id)
+		t.Remove(macKey(p.NetworkID, p.MACAddress))
+		for _, f := range p.FixedIPs {
+			if ip, err := netip.ParseAddr(f.IPAddress); err == nil {
+				t.Remove(ipKey(f.SubnetID, ip))
+			}
+		}
+		_, err = t.Commit(r.Context())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func portField(p *api.Port, f string) ([]string, bool) {
+	switch f {
+	case "id":
+		return []string{p.ID}, true
+	case "name":
+		return []string{p.Name}, true
+	case "network_id":
+		return []string{p.NetworkID}, true
+	case "tenant_id", "project_id":
+		return []string{p.ProjectID}, true
+	case "mac_address":
+		return []string{p.MACAddress}, true
+	case "admin_state_up":
+		return []string{strconv.FormatBool(p.AdminStateUp)}, true
+	case "status":
+		return []string{p.Status}, true
+	case "device_id":
+		return []string{p.DeviceID}, true
+	case "device_owner":
+		return []string{p.DeviceOwner}, true
+	case "description":
+		return []string{p.Description}, true
+	case "binding:vnic_type":
+		return []string{p.VNICType}, true
+	case "binding:host_id":
+		return []string{p.HostID}, true
+	case "binding:vif_type":
+		return []string{p.VIFType}, true
+	case "port_security_enabled":
+		return []string{strconv.FormatBool(p.PortSecurityEnabled)}, true
+	case "revision_number":
+		return []string{strconv.FormatInt(p.RevisionNumber, 10)}, true
+	case "fixed_ips":
+		// Neutron's form: fixed_ips=ip_address=10.0.0.5 or fixed_ips=subnet_id=ID
+		var out []string
+		for _, ip := range p.FixedIPs {
+			out = append(out, "ip_address="+ip.IPAddress, "subnet_id="+ip.SubnetID)
+		}
+		return out, true
+	}
+	return nil, false
+}

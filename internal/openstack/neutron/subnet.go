@@ -1,0 +1,438 @@
+package neutron
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"strconv"
+
+	"github.com/google/uuid"
+
+	"github.com/vflink/vflink/api"
+	"github.com/vflink/vflink/internal/ipam"
+	"github.com/vflink/vflink/internal/store"
+)
+
+func subnetKey(id string) string { return "subnets/" + id }
+
+func ipamErr(err error) error {
+	var ie *ipam.InputError
+	if errors.As(err, &ie) {
+		if ie.Type == "GatewayConflictWithAllocationPools" {
+			return errf(http.StatusConflict, ie.Type, "%s", ie.Message)
+		}
+		return invalidInput("%s", ie.Message)
+	}
+	return err
+}
+
+// toIPAM rebuilds the validated IPAM view of a stored subnet.
+func toIPAM(sn *api.Subnet) (ipam.Subnet, error) {
+	spec := ipam.SubnetSpec{CIDR: sn.CIDR, IPVersion: sn.IPVersion, GatewayNone: sn.GatewayIP == nil, Gateway: sn.GatewayIP}
+	for _, p := range sn.AllocationPools {
+		pool, err := ipam.ParsePool(p.Start, p.End)
+		if err != nil {
+			return ipam.Subnet{}, err
+		}
+		spec.Pools = append(spec.Pools, pool)
+	}
+	return ipam.NewSubnet(spec)
+}
+
+var ipv6Modes = []string{"slaac", "dhcpv6-stateful", "dhcpv6-stateless"}
+
+func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request) error {
+	c := caller(r)
+	a, err := decodeBody(r.Body, "subnet")
+	if err != nil {
+		return err
+	}
+	if err := a.readOnly("POST", "id", "created_at", "updated_at", "revision_number"); err != nil {
+		return err
+	}
+	now := s.now()
+	sn := api.Subnet{ID: uuid.NewString(), EnableDHCP: true, CreatedAt: now, UpdatedAt: now,
+		HostRoutes: []api.HostRoute{}, DNSNameservers: []string{}, ServiceTypes: []string{}, Tags: []string{}}
+	if sn.Name, _, err = a.str("name", maxStr); err != nil {
+		return err
+	}
+	if sn.Description, _, err = a.str("description", maxStr); err != nil {
+		return err
+	}
+	netID, ok, err := a.str("network_id", 64)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return badRequest("Failed to parse request. Required attribute 'network_id' not specified")
+	}
+	sn.NetworkID = netID
+	cidr, ok, err := a.str("cidr", 64)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return badRequest("Failed to parse request. Required attribute 'cidr' not specified (subnet pools are not supported)")
+	}
+	spec := ipam.SubnetSpec{CIDR: cidr}
+	if spec.IPVersion, _, err = a.integer("ip_version"); err != nil {
+		return err
+	}
+	if a.isNull("gateway_ip") {
+		a.has("gateway_ip")
+		spec.GatewayNone = true
+	} else if gw, ok, err := a.str("gateway_ip", 64); err != nil {
+		return err
+	} else if ok {
+		spec.Gateway = &gw
+	}
+	var pools []api.AllocationPool
+	if _, err := a.decode("allocation_pools", &pools, "a list of {\"start\": IP, \"end\": IP}"); err != nil {
+		return err
+	}
+	for _, p := range pools {
+		pool, err := ipam.ParsePool(p.Start, p.End)
+		if err != nil {
+			return ipamErr(err)
+		}
+		spec.Pools = append(spec.Pools, pool)
+	}
+	if b, ok, err := a.boolean("enable_dhcp"); err != nil {
+		return err
+	} else if ok {
+		sn.EnableDHCP = b
+	}
+	if _, err := a.decode("dns_nameservers", &sn.DNSNameservers, "a list of IP addresses"); err != nil {
+		return err
+	}
+	for _, d := range sn.DNSNameservers {
+		if _, err := netip.ParseAddr(d); err != nil {
+			return invalidInput("dns_nameservers: %q is not an IP address.", d)
+		}
+	}
+	if _, err := a.decode("host_routes", &sn.HostRoutes, "a list of {\"destination\": CIDR, \"nexthop\": IP}"); err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		k string
+		p **string
+	}{{"ipv6_ra_mode", &sn.IPv6RAMode}, {"ipv6_address_mode", &sn.IPv6AddressMode}} {
+		if a.isNull(m.k) {
+			a.has(m.k)
+			continue
+		}
+		if v, ok, err := a.oneOf(m.k, ipv6Modes); err != nil {
+			return err
+		} else if ok {
+			*m.p = &v
+		}
+	}
+	if a.has("subnetpool_id") && !a.isNull("subnetpool_id") {
+		return badRequest("subnetpool_id: subnet pools are not supported; give a cidr.")
+	}
+	if v, _, err := a.boolean("use_default_subnetpool"); err != nil || v {
+		if err != nil {
+			return err
+		}
+		return badRequest("use_default_subnetpool: subnet pools are not supported; give a cidr.")
+	}
+	a.has("tags")
+	a.has("service_types")
+	a.has("segment_id")
+	proj, err := owner(c, a)
+	if err != nil {
+		return err
+	}
+	if err := a.rest(); err != nil {
+		return err
+	}
+	sub, err := ipam.NewSubnet(spec)
+	if err != nil {
+		return ipamErr(err)
+	}
+	sn.TenantID, sn.ProjectID = proj, proj
+	sn.CIDR = sub.Prefix.String()
+	sn.IPVersion = 4
+	if sub.Prefix.Addr().Is6() {
+		sn.IPVersion = 6
+	}
+	if sub.Gateway.IsValid() {
+		g := sub.Gateway.String()
+		sn.GatewayIP = &g
+	}
+	sn.AllocationPools = make([]api.AllocationPool, len(sub.Pools))
+	for i, p := range sub.Pools {
+		sn.AllocationPools[i] = api.AllocationPool{Start: p.Start.String(), End: p.End.String()}
+	}
+	err = retry(r.Context(), func(int) error {
+		no, err := s.visibleNetwork(r.Context(), c, netID)
+		if err != nil {
+			return err
+		}
+		if !c.IsAdmin() && no.Value.ProjectID != c.ProjectID {
+			return errf(http.StatusForbidden, "PolicyNotAuthorized", "Only the owner of network %s may add subnets to it.", netID)
+		}
+		all, rev, err := store.List[api.Subnet](r.Context(), s.st, "subnets/")
+		if err != nil {
+			return err
+		}
+		for _, o := range all {
+			if o.Value.NetworkID != netID {
+				continue
+			}
+			other, err := netip.ParsePrefix(o.Value.CIDR)
+			if err == nil && ipam.Overlaps(other, sub.Prefix) {
+				return invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet (%s, cidr %s).", sn.CIDR, netID, o.Value.ID, o.Value.CIDR)
+			}
+		}
+		t := s.st.Txn()
+		t.Unchanged(netKey(netID), no.ModRevision)
+		t.PrefixUnchangedSince("idx/net-subnets/"+netID+"/", rev)
+		t.Create(subnetKey(sn.ID), sn)
+		t.Create("idx/net-subnets/"+netID+"/"+sn.ID, "")
+		_, err = t.Commit(r.Context())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Info("subnet created", "subnet", sn.ID, "network", netID, "cidr", sn.CIDR)
+	writeJSON(w, http.StatusCreated, map[string]any{"subnet": sn})
+	return nil
+}
+
+// visibleSubnet reads a subnet the caller may see (its network is visible), or 404.
+func (s *Service) visibleSubnet(ctx context.Context, r *http.Request, id string) (store.Object[api.Subnet], error) {
+	c := caller(r)
+	o, err := store.Get[api.Subnet](ctx, s.st, subnetKey(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return o, notFound("subnet", id)
+	}
+	if err != nil || c.IsAdmin() || o.Value.ProjectID == c.ProjectID {
+		return o, err
+	}
+	if _, err := s.visibleNetwork(ctx, c, o.Value.NetworkID); err != nil {
+		return o, notFound("subnet", id)
+	}
+	return o, nil
+}
+
+func (s *Service) showSubnet(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.visibleSubnet(r.Context(), r, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeOne(w, r, "subnet", o.Value)
+}
+
+func (s *Service) listSubnets(w http.ResponseWriter, r *http.Request) error {
+	c := caller(r)
+	objs, _, err := store.List[api.Subnet](r.Context(), s.st, "subnets/")
+	if err != nil {
+		return err
+	}
+	items := make([]api.Subnet, 0, len(objs))
+	var shared map[string]bool
+	for _, o := range objs {
+		if !c.IsAdmin() && o.Value.ProjectID != c.ProjectID {
+			if shared == nil {
+				if shared, err = s.sharedNetworks(r.Context()); err != nil {
+					return err
+				}
+			}
+			if !shared[o.Value.NetworkID] {
+				continue
+			}
+		}
+		items = append(items, o.Value)
+	}
+	return writeList(w, r, "subnets", items, subnetField)
+}
+
+func (s *Service) sharedNetworks(ctx context.Context) (map[string]bool, error) {
+	nets, _, err := store.List[api.Network](ctx, s.st, "networks/")
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]bool{}
+	for _, n := range nets {
+		if n.Value.Shared {
+			m[n.Value.ID] = true
+		}
+	}
+	return m, nil
+}
+
+func (s *Service) updateSubnet(w http.ResponseWriter, r *http.Request) error {
+	c := caller(r)
+	id := r.PathValue("id")
+	want, wantOK, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	a, err := decodeBody(r.Body, "subnet")
+	if err != nil {
+		return err
+	}
+	if err := a.readOnly("PUT", "id", "network_id", "cidr", "ip_version", "tenant_id", "project_id", "created_at",
+		"updated_at", "revision_number", "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id"); err != nil {
+		return err
+	}
+	if a.has("allocation_pools") {
+		return badRequest("allocation_pools cannot be changed on an existing subnet in vflink; create a new subnet instead.")
+	}
+	name, nameOK, err := a.str("name", maxStr)
+	if err != nil {
+		return err
+	}
+	desc, descOK, err := a.str("description", maxStr)
+	if err != nil {
+		return err
+	}
+	dhcp, dhcpOK, err := a.boolean("enable_dhcp")
+	if err != nil {
+		return err
+	}
+	var dns []string
+	dnsOK, err := a.decode("dns_nameservers", &dns, "a list of IP addresses")
+	if err != nil {
+		return err
+	}
+	var routes []api.HostRoute
+	routesOK, err := a.decode("host_routes", &routes, "a list of {\"destination\": CIDR, \"nexthop\": IP}")
+	if err != nil {
+		return err
+	}
+	gwNull := a.isNull("gateway_ip")
+	var gw string
+	gwOK := gwNull
+	if gwNull {
+		a.has("gateway_ip")
+	} else if gw, gwOK, err = a.str("gateway_ip", 64); err != nil {
+		return err
+	}
+	a.has("tags")
+	a.has("service_types")
+	if err := a.rest(); err != nil {
+		return err
+	}
+	var out api.Subnet
+	err = retry(r.Context(), func(int) error {
+		o, err := s.visibleSubnet(r.Context(), r, id)
+		if err != nil {
+			return err
+		}
+		sn := o.Value
+		if !c.IsAdmin() && sn.ProjectID != c.ProjectID {
+			return errf(http.StatusForbidden, "PolicyNotAuthorized", "Only the owner of subnet %s may change it.", id)
+		}
+		if err := checkRevision(want, wantOK, sn.RevisionNumber); err != nil {
+			return err
+		}
+		if nameOK {
+			sn.Name = name
+		}
+		if descOK {
+			sn.Description = desc
+		}
+		if dhcpOK {
+			sn.EnableDHCP = dhcp
+		}
+		if dnsOK {
+			sn.DNSNameservers = append([]string{}, dns...)
+		}
+		if routesOK {
+			sn.HostRoutes = append([]api.HostRoute{}, routes...)
+		}
+		if gwOK {
+			if gwNull {
+				sn.GatewayIP = nil
+			} else {
+				g := gw
+				sn.GatewayIP = &g
+			}
+			if _, err := toIPAM(&sn); err != nil {
+				return ipamErr(err)
+			}
+		}
+		sn.RevisionNumber++
+		sn.UpdatedAt = s.now()
+		if _, err := store.Update(r.Context(), s.st, subnetKey(id), sn, o.ModRevision); err != nil {
+			return err
+		}
+		out = sn
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"subnet": out})
+	return nil
+}
+
+func (s *Service) deleteSubnet(w http.ResponseWriter, r *http.Request) error {
+	c := caller(r)
+	id := r.PathValue("id")
+	err := retry(r.Context(), func(int) error {
+		o, err := s.visibleSubnet(r.Context(), r, id)
+		if err != nil {
+			return err
+		}
+		if !c.IsAdmin() && o.Value.ProjectID != c.ProjectID {
+			return errf(http.StatusForbidden, "PolicyNotAuthorized", "Only the owner of subnet %s may delete it.", id)
+		}
+		t := s.st.Txn()
+		t.Delete(subnetKey(id), o.ModRevision)
+		t.PrefixEmpty("ipam/" + id + "/")
+		t.Remove("idx/net-subnets/" + o.Value.NetworkID + "/" + id)
+		_, err = t.Commit(r.Context())
+		var ce *store.ConflictError
+		if errors.As(err, &ce) && ce.Reason == store.NotEmpty {
+			n, _ := s.st.Count(r.Context(), "ipam/"+id+"/")
+			return errf(http.StatusConflict, "SubnetInUse",
+				"Unable to complete operation on subnet %s: One or more ports have an IP allocation from this subnet (%d).", id, n)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.cursors, id)
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func subnetField(sn *api.Subnet, f string) ([]string, bool) {
+	switch f {
+	case "id":
+		return []string{sn.ID}, true
+	case "name":
+		return []string{sn.Name}, true
+	case "tenant_id", "project_id":
+		return []string{sn.ProjectID}, true
+	case "network_id":
+		return []string{sn.NetworkID}, true
+	case "ip_version":
+		return []string{strconv.Itoa(sn.IPVersion)}, true
+	case "cidr":
+		return []string{sn.CIDR}, true
+	case "gateway_ip":
+		return []string{deref(sn.GatewayIP)}, true
+	case "enable_dhcp":
+		return []string{strconv.FormatBool(sn.EnableDHCP)}, true
+	case "description":
+		return []string{sn.Description}, true
+	case "ipv6_ra_mode":
+		return []string{deref(sn.IPv6RAMode)}, true
+	case "ipv6_address_mode":
+		return []string{deref(sn.IPv6AddressMode)}, true
+	case "subnetpool_id":
+		return []string{deref(sn.SubnetPoolID)}, true
+	case "revision_number":
+		return []string{strconv.FormatInt(sn.RevisionNumber, 10)}, true
+	}
+	return nil, false
+}
