@@ -23,10 +23,34 @@ var ErrUnavailable = errors.New("store unavailable")
 
 // Store is a handle on vflink's etcd keyspace.
 type Store struct {
-	c      *clientv3.Client
-	prefix string
-	log    *slog.Logger
-	close  func() error
+	c            *clientv3.Client
+	prefix       string
+	log          *slog.Logger
+	close        func() error
+	serializable bool
+}
+
+// Serializable returns a view of the store whose reads are served from the local member without
+// a round of consensus: faster, and possibly a little behind. Use it only where a stale read is
+// caught by a later compare (a Txn's ModRevision checks) and retried with a linearizable read.
+func (s *Store) Serializable() *Store {
+	v := *s
+	v.serializable = true
+	return &v
+}
+
+// Linearizable returns a view of the store whose reads see every write acknowledged before them.
+func (s *Store) Linearizable() *Store {
+	v := *s
+	v.serializable = false
+	return &v
+}
+
+func (s *Store) readOpts(opts ...clientv3.OpOption) []clientv3.OpOption {
+	if s.serializable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	return opts
 }
 
 // Object is a decoded value with the revisions it was read at.
@@ -66,7 +90,7 @@ func wrap(op string, err error) error {
 // Get reads one object. It returns ErrNotFound when the key is absent.
 func Get[T any](ctx context.Context, s *Store, key string) (Object[T], error) {
 	var o Object[T]
-	r, err := s.c.Get(ctx, s.full(key))
+	r, err := s.c.Get(ctx, s.full(key), s.readOpts()...)
 	if err != nil {
 		return o, wrap("get "+key, err)
 	}
@@ -94,7 +118,7 @@ func List[T any](ctx context.Context, s *Store, prefix string, opts ...ListOptio
 			ops = append(ops, clientv3.WithRev(o.Rev))
 		}
 	}
-	r, err := s.c.Get(ctx, s.full(prefix), ops...)
+	r, err := s.c.Get(ctx, s.full(prefix), s.readOpts(ops...)...)
 	if err != nil {
 		return nil, 0, wrap("list "+prefix, err)
 	}
@@ -118,7 +142,7 @@ func (s *Store) Keys(ctx context.Context, prefix string, opts ...ListOptions) ([
 			ops = append(ops, clientv3.WithRev(o.Rev))
 		}
 	}
-	r, err := s.c.Get(ctx, s.full(prefix), ops...)
+	r, err := s.c.Get(ctx, s.full(prefix), s.readOpts(ops...)...)
 	if err != nil {
 		return nil, 0, wrap("keys "+prefix, err)
 	}

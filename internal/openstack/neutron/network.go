@@ -403,7 +403,16 @@ func normNetwork(n api.Network) api.Network {
 
 // visibleNetwork reads a network the caller may see, or 404.
 func (s *Service) visibleNetwork(ctx context.Context, c *auth.Context, id string) (store.Object[api.Network], error) {
-	o, err := store.Get[api.Network](ctx, s.st, netKey(id))
+	return s.visibleNetworkIn(ctx, s.st, c, id)
+}
+
+// visibleNetworkIn reads through view st; a serializable view that misses the network asks again
+// linearizably, so a network created a moment ago on another server is found.
+func (s *Service) visibleNetworkIn(ctx context.Context, st *store.Store, c *auth.Context, id string) (store.Object[api.Network], error) {
+	o, err := store.Get[api.Network](ctx, st, netKey(id))
+	if errors.Is(err, store.ErrNotFound) && st != s.st {
+		o, err = store.Get[api.Network](ctx, s.st, netKey(id))
+	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && !c.IsAdmin() && !o.Value.Shared && o.Value.ProjectID != c.ProjectID) {
 		return o, notFound("network", id)
 	}
@@ -411,7 +420,11 @@ func (s *Service) visibleNetwork(ctx context.Context, c *auth.Context, id string
 }
 
 func (s *Service) subnetIDs(ctx context.Context, netID string) ([]string, error) {
-	keys, _, err := s.st.Keys(ctx, "idx/net-subnets/"+netID+"/")
+	return s.subnetIDsIn(ctx, s.st, netID)
+}
+
+func (s *Service) subnetIDsIn(ctx context.Context, st *store.Store, netID string) ([]string, error) {
+	keys, _, err := st.Keys(ctx, "idx/net-subnets/"+netID+"/")
 	return keys, err
 }
 

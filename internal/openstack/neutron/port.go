@@ -323,15 +323,24 @@ func (s *Service) candidate(ctx context.Context, al *allocation, so store.Object
 	return a, true, nil
 }
 
+// view returns the store view for an optimistic attempt: the first reads serializably (cheap,
+// maybe stale: the Txn's compares catch that), retries read linearizably.
+func (s *Service) view(attempt int) *store.Store {
+	if attempt == 0 {
+		return s.st.Serializable()
+	}
+	return s.st
+}
+
 // netSubnets reads the subnets of a network.
-func (s *Service) netSubnets(ctx context.Context, netID string) ([]store.Object[api.Subnet], error) {
-	ids, err := s.subnetIDs(ctx, netID)
+func (s *Service) netSubnets(ctx context.Context, st *store.Store, netID string) ([]store.Object[api.Subnet], error) {
+	ids, err := s.subnetIDsIn(ctx, st, netID)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]store.Object[api.Subnet], 0, len(ids))
 	for _, id := range ids {
-		o, err := store.Get[api.Subnet](ctx, s.st, subnetKey(id))
+		o, err := store.Get[api.Subnet](ctx, st, subnetKey(id))
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
@@ -494,8 +503,9 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request) error {
 	req.applyTo(&p)
 	al := newAllocation()
 	mac := req.mac
-	err = retry(r.Context(), func(int) error {
-		no, err := s.visibleNetwork(r.Context(), c, req.networkID)
+	err = retry(r.Context(), func(attempt int) error {
+		st := s.view(attempt)
+		no, err := s.visibleNetworkIn(r.Context(), st, c, req.networkID)
 		if err != nil {
 			return err
 		}
@@ -505,7 +515,7 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request) error {
 		if !req.portSecOK {
 			p.PortSecurityEnabled = no.Value.PortSecurityEnabled
 		}
-		subs, err := s.netSubnets(r.Context(), req.networkID)
+		subs, err := s.netSubnets(r.Context(), st, req.networkID)
 		if err != nil {
 			return err
 		}
@@ -661,7 +671,7 @@ func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
 					keep[ip] = f.SubnetID
 				}
 			}
-			subs, err := s.netSubnets(r.Context(), old.NetworkID)
+			subs, err := s.netSubnets(r.Context(), s.st, old.NetworkID)
 			if err != nil {
 				return err
 			}
