@@ -47,7 +47,9 @@ func (n NoAuth) Authenticate(r *http.Request) (*Context, error) {
 type ctxKey struct{}
 
 // With returns ctx carrying c.
-func With(ctx context.Context, c *Context) context.Context { return context.WithValue(ctx, ctxKey{}, c) }
+func With(ctx context.Context, c *Context) context.Context {
+	return context.WithValue(ctx, ctxKey{}, c)
+}
 
 // From returns the caller of ctx, or nil.
 func From(ctx context.Context) *Context {

@@ -14,11 +14,11 @@ type Reason string
 
 // Reasons a Txn compare fails.
 const (
-	Exists   Reason = "exists"   // Create: the key is already there
-	Missing  Reason = "missing"  // Update/Delete/Unchanged: the key is gone
-	Changed  Reason = "changed"  // Update/Delete/Unchanged: the key was written since it was read
+	Exists   Reason = "exists"    // Create: the key is already there
+	Missing  Reason = "missing"   // Update/Delete/Unchanged: the key is gone
+	Changed  Reason = "changed"   // Update/Delete/Unchanged: the key was written since it was read
 	NotEmpty Reason = "not-empty" // PrefixEmpty: some key exists under the prefix
-	Touched  Reason = "touched"  // PrefixUnchangedSince: a key under the prefix was written since
+	Touched  Reason = "touched"   // PrefixUnchangedSince: a key under the prefix was written since
 )
 
 // ConflictError reports the first compare of a Txn that did not hold.

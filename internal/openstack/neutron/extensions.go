@@ -25,7 +25,6 @@ var extensions = []api.Extension{
 	ext("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
 }
 
-
 func (s *Service) listExtensions(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"extensions": extensions})
 	return nil

@@ -71,9 +71,9 @@ func (p provider) equal(q provider) bool {
 
 // providerRequest is what a body said about provider attributes.
 type providerRequest struct {
-	typ, physnet                 string
+	typ, physnet                  string
 	typGiven, physGiven, segGiven bool
-	seg                          *int
+	seg                           *int
 }
 
 func (r providerRequest) any() bool { return r.typGiven || r.physGiven || r.segGiven }
@@ -230,13 +230,13 @@ func owner(c *auth.Context, a *attrs) (string, error) {
 }
 
 type networkRequest struct {
-	name, description           string
-	adminUp, shared, portSec    bool
-	adminGiven, sharedGiven     bool
-	portSecGiven, nameGiven     bool
-	descGiven, mtuGiven         bool
-	mtu                         int
-	prov                        providerRequest
+	name, description        string
+	adminUp, shared, portSec bool
+	adminGiven, sharedGiven  bool
+	portSecGiven, nameGiven  bool
+	descGiven, mtuGiven      bool
+	mtu                      int
+	prov                     providerRequest
 }
 
 func decodeNetwork(a *attrs, create bool) (networkRequest, error) {

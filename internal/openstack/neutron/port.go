@@ -20,8 +20,8 @@ import (
 	"github.com/vflink/vflink/internal/store"
 )
 
-func portKey(id string) string              { return "ports/" + id }
-func macKey(net, mac string) string         { return "mac/" + net + "/" + mac }
+func portKey(id string) string               { return "ports/" + id }
+func macKey(net, mac string) string          { return "mac/" + net + "/" + mac }
 func ipKey(sub string, ip netip.Addr) string { return "ipam/" + sub + "/" + ip.String() }
 
 type ipRequest struct {
@@ -30,16 +30,16 @@ type ipRequest struct {
 }
 
 type portRequest struct {
-	networkID                                    string
-	name, desc, deviceID, deviceOwner, vnic, host string
+	networkID                                           string
+	name, desc, deviceID, deviceOwner, vnic, host       string
 	nameOK, descOK, devIDOK, devOwnerOK, vnicOK, hostOK bool
-	adminUp, adminOK, portSec, portSecOK         bool
-	mac                                          string
-	macOK                                        bool
-	profile                                      map[string]any
-	profileOK                                    bool
-	fixed                                        []ipRequest
-	fixedOK                                      bool
+	adminUp, adminOK, portSec, portSecOK                bool
+	mac                                                 string
+	macOK                                               bool
+	profile                                             map[string]any
+	profileOK                                           bool
+	fixed                                               []ipRequest
+	fixedOK                                             bool
 }
 
 func decodePort(a *attrs, create bool) (portRequest, error) {
