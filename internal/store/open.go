@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -177,7 +178,8 @@ func openEmbedded(ctx context.Context, o Options) (*Store, error) {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	cfg.LogLevel = "error"
+	var closing atomic.Bool
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newEtcdLogger(o.Logger, &closing))
 	cfg.AutoCompactionMode = embed.CompactorModePeriodic
 	cfg.AutoCompactionRetention = "1h"
 	e, err := embed.StartEtcd(cfg)
@@ -203,6 +205,7 @@ func openEmbedded(ctx context.Context, o Options) (*Store, error) {
 	c := v3client.New(e.Server)
 	o.Logger.Info("store: embedded etcd", "dir", cfg.Dir, "client_url", cu.String())
 	closeFn := func() error {
+		closing.Store(true)
 		err := c.Close()
 		e.Close()
 		return err
