@@ -128,6 +128,7 @@ func Handler(st *store.Store, authn auth.Authenticator, ncfg neutron.Config, log
 	nsvc.Register(mux, "/network/v2.0")
 	mux.HandleFunc("GET /{$}", neutronVersions("/v2.0/"))
 	mux.HandleFunc("GET /network/{$}", neutronVersions("/network/v2.0/"))
+	mux.HandleFunc("GET /network", neutronVersions("/network/v2.0/"))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := st.Status(r.Context()); err != nil {
 			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
@@ -165,7 +166,7 @@ func authenticate(a auth.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		switch r.URL.Path {
-		case "/", "/healthz", "/metrics", "/network/":
+		case "/", "/healthz", "/metrics", "/network", "/network/":
 			next.ServeHTTP(w, r)
 			return
 		}

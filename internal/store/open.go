@@ -68,7 +68,7 @@ func openExternal(ctx context.Context, o Options) (*Store, error) {
 		DialTimeout:          5 * time.Second,
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 3 * time.Second,
-		Logger:               nil,
+		Logger:               newEtcdLogger(o.Logger, new(atomic.Bool)),
 	}
 	if o.CertFile != "" || o.KeyFile != "" || o.CAFile != "" {
 		tc, err := tlsConfig(o)

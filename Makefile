@@ -1,0 +1,35 @@
+# vflink: one module, one binary.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/vflink
+
+.PHONY: build test test-short fuzz run bench clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/vflink
+
+# The whole suite: unit tests, real embedded etcd, a real 3-member etcd cluster, kill -9 restarts,
+# the real openstack CLI (skipped when it is not installed; .ci/run installs it).
+test:
+	$(GO) vet ./...
+	@set -o pipefail; $(GO) test -v -count=1 -timeout 20m ./... > test.out 2>&1; rc=$$?; \
+	  grep -E '^(ok |FAIL|--- FAIL|--- SKIP|panic:)' test.out; \
+	  if [ $$rc -ne 0 ]; then echo "--- failing output (test.out) ---"; grep -B2 -A30 -E '^\s*--- FAIL|^panic:' test.out | head -300; fi; \
+	  awk '/^ *--- PASS/{p++} /^ *--- FAIL/{f++} /^ *--- SKIP/{s++} END{printf "%d passed, %d failed, %d skipped\n", p, f, s}' test.out; \
+	  exit $$rc
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# Short fuzzing runs of every fuzz target.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzRequestBodies -fuzztime 30s ./internal/openstack/neutron
+	$(GO) test -run '^$$' -fuzz FuzzNewSubnet -fuzztime 30s ./internal/ipam
+	$(GO) test -run '^$$' -fuzz FuzzNextFree -fuzztime 30s ./internal/ipam
+
+# Build and start a server on loopback with its data in ./data (Ctrl-C stops it).
+run: build
+	$(BIN) server --listen 127.0.0.1:9696 --data-dir ./data --auth none
+
+clean:
+	rm -rf bin test.out
