@@ -84,11 +84,8 @@ func writeError(w http.ResponseWriter, log *slog.Logger, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"NeutronError":{"type":"HTTPInternalServerError","message":"encode response","detail":""}}`)
-	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	w.Write(b)
+	// streamed: a list of 10,000 ports is never held twice in memory
+	json.NewEncoder(w).Encode(v)
 }
