@@ -81,7 +81,7 @@ func openExternal(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to etcd %s: %w", strings.Join(o.Endpoints, ","), err)
 	}
-	s := &Store{c: c, prefix: o.Prefix, log: o.Logger, close: c.Close}
+	s := newStore(c, o.Prefix, o.Logger, c.Close)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.Status(pctx); err != nil {
@@ -210,5 +210,5 @@ func openEmbedded(ctx context.Context, o Options) (*Store, error) {
 		e.Close()
 		return err
 	}
-	return &Store{c: c, prefix: o.Prefix, log: o.Logger, close: closeFn}, nil
+	return newStore(c, o.Prefix, o.Logger, closeFn), nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -27,6 +28,8 @@ type Store struct {
 	prefix       string
 	log          *slog.Logger
 	close        func() error
+	closeOnce    *sync.Once
+	closeErr     *error
 	serializable bool
 }
 
@@ -64,12 +67,17 @@ type Object[T any] struct {
 // Client returns the underlying etcd client (for leases and elections).
 func (s *Store) Client() *clientv3.Client { return s.c }
 
-// Close releases the client and, for an embedded member, stops it.
+// Close releases the client and, for an embedded member, stops it. Closing twice is harmless.
 func (s *Store) Close() error {
-	if s.close != nil {
-		return s.close()
+	if s.close == nil {
+		return nil
 	}
-	return nil
+	s.closeOnce.Do(func() { *s.closeErr = s.close() })
+	return *s.closeErr
+}
+
+func newStore(c *clientv3.Client, prefix string, log *slog.Logger, closeFn func() error) *Store {
+	return &Store{c: c, prefix: prefix, log: log, close: closeFn, closeOnce: new(sync.Once), closeErr: new(error)}
 }
 
 func (s *Store) full(key string) string { return s.prefix + key }

@@ -201,6 +201,7 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 		})
 	}
 	h("GET /{$}", s.versionDoc)
+	mux.HandleFunc("GET "+prefix, func(w http.ResponseWriter, r *http.Request) { s.versionDoc(w, r) })
 	h("GET /extensions", s.listExtensions)
 	h("GET /extensions/{alias}", s.showExtension)
 
