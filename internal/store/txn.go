@@ -87,6 +87,9 @@ func (t *Txn) Delete(key string, modRev int64) {
 	t.ops = append(t.ops, clientv3.OpDelete(t.s.full(key)))
 }
 
+// Put writes v at key unconditionally (a key the transaction owns through another compare).
+func (t *Txn) Put(key string, v any) { t.put(key, v) }
+
 // Remove deletes key unconditionally (a key the transaction owns through another compare).
 func (t *Txn) Remove(key string) {
 	t.ops = append(t.ops, clientv3.OpDelete(t.s.full(key)))

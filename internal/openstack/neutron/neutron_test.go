@@ -237,6 +237,10 @@ func TestPortInputsAndConflicts(t *testing.T) {
 	if b["binding:vif_type"] != "hw_veb" || b["binding:vif_details"].(map[string]any)["vlan"] != "15" {
 		t.Fatalf("bound direct port: got vif_type %v details %v, want hw_veb vlan \"15\"", b["binding:vif_type"], b["binding:vif_details"])
 	}
+	// moving the binding to another host keeps the bound-port index in step
+	if b := e.must(200, "PUT", "/ports/"+pid, map[string]any{"port": map[string]any{"binding:host_id": "compute2"}}).obj("port"); b["binding:host_id"] != "compute2" {
+		t.Fatalf("rebind: got host %v, want compute2", b["binding:host_id"])
+	}
 	// provider attributes cannot change under a bound port
 	if r := e.do("PUT", "/networks/"+nid, map[string]any{"network": map[string]any{"provider:segmentation_id": 16}}); r.code != 409 {
 		t.Fatalf("provider change with a bound port: got %d %s, want 409", r.code, r.raw)

@@ -619,8 +619,6 @@ func (s *Service) listPorts(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
-	c := caller(r)
-	id := r.PathValue("id")
 	want, wantOK, err := ifMatch(r)
 	if err != nil {
 		return err
@@ -636,18 +634,70 @@ func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
 	if err := a.rest(); err != nil {
 		return err
 	}
+	check := func(old *api.Port) error { return checkRevision(want, wantOK, old.RevisionNumber) }
+	out, err := s.changePort(r.Context(), caller(r), r.PathValue("id"), req, check)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"port": normPort(out)})
+	return nil
+}
+
+// Binding is what the compute service sets on a port when it places a server.
+type Binding struct {
+	Host, DeviceID, DeviceOwner string
+}
+
+// Port returns a port the caller may see.
+func (s *Service) Port(ctx context.Context, c *auth.Context, id string) (api.Port, error) {
+	o, err := s.visiblePort(ctx, c, id)
+	return normPort(o.Value), err
+}
+
+// Bind sets the port's host and device. It fails with 409 PortInUse when the port already belongs
+// to another device, so two servers can never claim one port.
+func (s *Service) Bind(ctx context.Context, c *auth.Context, id string, b Binding) (api.Port, error) {
+	req := portRequest{host: b.Host, hostOK: true, deviceID: b.DeviceID, devIDOK: true, deviceOwner: b.DeviceOwner, devOwnerOK: true}
+	return s.changePort(ctx, c, id, req, func(old *api.Port) error {
+		if old.DeviceID != "" && old.DeviceID != b.DeviceID {
+			return errf(http.StatusConflict, "PortInUse", "Unable to complete operation on port %s: it is in use by device %s.", id, old.DeviceID)
+		}
+		return nil
+	})
+}
+
+// Unbind clears the host and device of a port that still belongs to deviceID (a no-op otherwise).
+func (s *Service) Unbind(ctx context.Context, c *auth.Context, id, deviceID string) error {
+	req := portRequest{host: "", hostOK: true, deviceID: "", devIDOK: true, deviceOwner: "", devOwnerOK: true}
+	_, err := s.changePort(ctx, c, id, req, func(old *api.Port) error {
+		if old.DeviceID != deviceID {
+			return errSkip
+		}
+		return nil
+	})
+	if errors.Is(err, errSkip) {
+		return nil
+	}
+	return err
+}
+
+var errSkip = errors.New("nothing to do")
+
+// changePort applies req to a port in one transaction, keeping the MAC, IP and bound-port keys
+// in step. check runs on every attempt against the freshly read port.
+func (s *Service) changePort(ctx context.Context, c *auth.Context, id string, req portRequest, check func(old *api.Port) error) (api.Port, error) {
 	al := newAllocation()
 	var out api.Port
-	err = retry(r.Context(), func(int) error {
-		o, err := s.visiblePort(r.Context(), c, id)
+	err := retry(ctx, func(int) error {
+		o, err := s.visiblePort(ctx, c, id)
 		if err != nil {
 			return err
 		}
 		old := o.Value
-		if err := checkRevision(want, wantOK, old.RevisionNumber); err != nil {
+		if err := check(&old); err != nil {
 			return err
 		}
-		no, err := store.Get[api.Network](r.Context(), s.st, netKey(old.NetworkID))
+		no, err := store.Get[api.Network](ctx, s.st, netKey(old.NetworkID))
 		if err != nil {
 			return err
 		}
@@ -671,12 +721,12 @@ func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
 					keep[ip] = f.SubnetID
 				}
 			}
-			subs, err := s.netSubnets(r.Context(), s.st, old.NetworkID)
+			subs, err := s.netSubnets(ctx, s.st, old.NetworkID)
 			if err != nil {
 				return err
 			}
 			// addresses the port keeps are requested explicitly and not reserved again
-			if plan, err = s.planIPs(r.Context(), al, &no.Value, subs, req, keep); err != nil {
+			if plan, err = s.planIPs(ctx, al, &no.Value, subs, req, keep); err != nil {
 				return err
 			}
 			p.FixedIPs = make([]api.FixedIP, len(plan))
@@ -701,19 +751,21 @@ func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
 			t.Create(macKey(old.NetworkID, req.mac), id)
 			p.MACAddress = req.mac
 		}
-		if (old.HostID == "") != (p.HostID == "") || old.HostID != p.HostID {
-			if old.HostID != "" {
-				t.Remove("idx/net-bound/" + old.NetworkID + "/" + id)
-			}
-			if p.HostID != "" {
-				t.Create("idx/net-bound/"+old.NetworkID+"/"+id, p.HostID)
+		if bk := "idx/net-bound/" + old.NetworkID + "/" + id; old.HostID != p.HostID {
+			switch {
+			case p.HostID == "":
+				t.Remove(bk)
+			case old.HostID == "":
+				t.Create(bk, p.HostID)
+			default: // moved to another host: one key may appear only once in a Txn
+				t.Put(bk, p.HostID)
 			}
 		}
 		bind(&p, &no.Value)
 		p.RevisionNumber++
 		p.UpdatedAt = s.now()
 		t.Update(portKey(id), p, o.ModRevision)
-		_, err = t.Commit(r.Context())
+		_, err = t.Commit(ctx)
 		var ce *store.ConflictError
 		if errors.As(err, &ce) {
 			if e := portConflict(ce, plan, al, old.NetworkID, req.mac, true); e != nil {
@@ -725,11 +777,7 @@ func (s *Service) updatePort(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"port": normPort(out)})
-	return nil
+	return out, err
 }
 
 func (s *Service) deletePort(w http.ResponseWriter, r *http.Request) error {
