@@ -648,6 +648,17 @@ type Binding struct {
 	Host, DeviceID, DeviceOwner string
 }
 
+// Network returns a network the caller may see, with its subnets.
+func (s *Service) Network(ctx context.Context, c *auth.Context, id string) (api.Network, error) {
+	o, err := s.visibleNetwork(ctx, c, id)
+	if err != nil {
+		return api.Network{}, err
+	}
+	n := o.Value
+	n.Subnets, err = s.subnetIDs(ctx, id)
+	return normNetwork(n), err
+}
+
 // Port returns a port the caller may see.
 func (s *Service) Port(ctx context.Context, c *auth.Context, id string) (api.Port, error) {
 	o, err := s.visiblePort(ctx, c, id)

@@ -1,0 +1,19 @@
+package api
+
+// Host is a compute host as its agent registers it (liveness by an etcd lease).
+type Host struct {
+	Name      string `json:"name"`
+	PFs       []PF   `json:"pfs"`
+	UpdatedAt string `json:"updated_at"`
+}
+
+// PF is an SR-IOV physical function of a host, matched by the device spec to a physical network.
+type PF struct {
+	Name            string `json:"name"`
+	PCIAddress      string `json:"pci_address"`
+	MAC             string `json:"mac_address"`
+	PhysicalNetwork string `json:"physical_network"`
+	TotalVFs        int    `json:"total_vfs"`
+	NumVFs          int    `json:"num_vfs"`
+	NUMANode        int    `json:"numa_node"`
+}
