@@ -424,6 +424,11 @@ func TestProjectIsolation(t *testing.T) {
 	if r := e.do("POST", "/ports", map[string]any{"port": map[string]any{"network_id": mine}}, member...); r.code != 404 {
 		t.Fatalf("member creates a port on p1's network: got %d %s, want 404", r.code, r.raw)
 	}
+	reader := []string{"X-Project-Id", "p2", "X-Roles", "reader"}
+	if r := e.do("POST", "/networks", map[string]any{"network": map[string]any{"name": "r"}}, reader...); r.code != 403 || !strings.Contains(r.errMsg(), "reader") {
+		t.Fatalf("reader creates a network: got %d %s, want 403", r.code, r.raw)
+	}
+	e.must(200, "GET", "/networks/"+theirs, nil, reader...)
 	// a member may use a shared network
 	e.must(201, "POST", "/ports", map[string]any{"port": map[string]any{"network_id": shared}}, member...)
 	if r := e.do("DELETE", "/networks/"+shared, nil, "X-Project-Id", "p3", "X-Roles", "member"); r.code != 403 {

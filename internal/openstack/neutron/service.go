@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -182,6 +183,11 @@ func retry(ctx context.Context, fn func(attempt int) error) error {
 	return errContention
 }
 
+// canWrite is Neutron's default policy for writes: admin or member (a reader only reads).
+func canWrite(c *auth.Context) bool {
+	return c.IsAdmin() || slices.Contains(c.Roles, "member")
+}
+
 // caller returns the authenticated caller of a request.
 func caller(r *http.Request) *auth.Context {
 	if c := auth.From(r.Context()); c != nil {
@@ -195,6 +201,11 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
 		method, path, _ := strings.Cut(pattern, " ")
 		mux.HandleFunc(method+" "+prefix+path, func(w http.ResponseWriter, r *http.Request) {
+			if method != http.MethodGet && !canWrite(caller(r)) {
+				writeError(w, s.log, errf(http.StatusForbidden, "PolicyNotAuthorized",
+					"%s %s is disallowed by policy: the reader role may only read; writes need the member or admin role.", method, r.URL.Path))
+				return
+			}
 			if err := f(w, r); err != nil {
 				writeError(w, s.log, err)
 			}
