@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -40,9 +42,37 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.EtcdCert, "etcd-cert", "", "client certificate for the external etcd (TLS)")
 	f.StringVar(&cfg.EtcdKey, "etcd-key", "", "client key for the external etcd (TLS)")
 	f.StringVar(&cfg.EtcdCA, "etcd-ca", "", "CA bundle to verify the external etcd (TLS)")
-	f.StringVar(&cfg.Auth, "auth", "none", "authentication: none (Neutron noauth; loopback only)")
+	f.StringVar(&cfg.Auth, "auth", "keystone", "authentication: keystone (built-in Keystone v3 subset) or none (Neutron noauth; loopback only)")
+	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients use to reach this server, for the Keystone catalog (default http://<listen>)")
+	f.StringVar(&cfg.BootstrapPasswordFile, "bootstrap-password-file", "", "admin password for the first start (default: generated into <data-dir>/admin-password)")
 	f.StringVar(&cfg.VLANRanges, "network-vlan-ranges", "sriov:1:4094", "physical networks and the VLANs handed out automatically: NAME[:MIN:MAX],...")
 	f.StringVar(&cfg.BaseMAC, "base-mac", "fa:16:3e:00:00:00", "base of generated port MAC addresses")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.AddCommand(newOpenrcCmd())
+	return cmd
+}
+
+func newOpenrcCmd() *cobra.Command {
+	var dataDir string
+	var clouds bool
+	cmd := &cobra.Command{
+		Use:   "openrc",
+		Short: "Print the admin's openrc (or clouds.yaml) written by the server's first start",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			name := server.OpenrcFile
+			if clouds {
+				name = server.CloudsFile
+			}
+			b, err := os.ReadFile(filepath.Join(dataDir, name))
+			if err != nil {
+				return fmt.Errorf("%w (it is written when the server first starts with --auth keystone on --data-dir %s)", err, dataDir)
+			}
+			_, err = cmd.OutOrStdout().Write(b)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/vflink", "the server's data directory")
+	cmd.Flags().BoolVar(&clouds, "clouds", false, "print clouds.yaml (cloud name vflink) instead of an openrc")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,10 @@ import (
 
 	"github.com/vflink/vflink/api"
 	"github.com/vflink/vflink/internal/auth"
+	"github.com/vflink/vflink/internal/openstack/glance"
+	"github.com/vflink/vflink/internal/openstack/keystone"
 	"github.com/vflink/vflink/internal/openstack/neutron"
+	"github.com/vflink/vflink/internal/openstack/nova"
 	"github.com/vflink/vflink/internal/store"
 )
 
@@ -36,9 +40,14 @@ type Config struct {
 	EtcdCert      string
 	EtcdKey       string
 	EtcdCA        string
-	Auth          string // "none" (keystone arrives with the OpenStack-compatibility work)
+	Auth          string // "keystone" or "none"
 	VLANRanges    string
 	BaseMAC       string
+	// PublicURL is how clients reach this server (Keystone catalog); default http://<listen>.
+	PublicURL string
+	// BootstrapPasswordFile holds the admin password used when the admin user is first created;
+	// without it a password is generated into DataDir/admin-password.
+	BootstrapPasswordFile string
 	Logger        *slog.Logger
 	// Ready, if set, receives the bound address once the server listens.
 	Ready func(addr string)
@@ -58,17 +67,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	var authn auth.Authenticator
-	switch cfg.Auth {
-	case "none":
-		if !isLoopback(cfg.Listen) {
-			return fmt.Errorf("--auth none serves everyone as admin, so it listens on loopback only; --listen %s is not a loopback address (use 127.0.0.1:PORT)", cfg.Listen)
-		}
-		log.Warn("authentication is off (--auth none): every request is an admin's; loopback only")
-		authn = auth.NoAuth{DefaultProject: "default"}
-	default:
-		return fmt.Errorf("--auth %q is not available; allowed: none (Keystone v3 authentication is not built yet)", cfg.Auth)
+	if cfg.Auth == "none" && !isLoopback(cfg.Listen) {
+		return fmt.Errorf("--auth none serves everyone as admin, so it listens on loopback only; --listen %s is not a loopback address (use 127.0.0.1:PORT)", cfg.Listen)
 	}
+	if cfg.Auth != "none" && cfg.Auth != "keystone" {
+		return fmt.Errorf("--auth %q is not known; allowed: keystone, none", cfg.Auth)
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + cfg.Listen
+	}
+	if u, err := url.Parse(cfg.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--public-url %q is not a URL like http://127.0.0.1:9696", cfg.PublicURL)
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	st, err := store.Open(ctx, store.Options{
 		DataDir: cfg.DataDir, Endpoints: cfg.EtcdEndpoints,
 		CertFile: cfg.EtcdCert, KeyFile: cfg.EtcdKey, CAFile: cfg.EtcdCA, Logger: log,
@@ -77,7 +88,17 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer st.Close()
-
+	var authn auth.Authenticator
+	if cfg.Auth == "none" {
+		log.Warn("authentication is off (--auth none): every request is an admin's; loopback only")
+		authn = auth.NoAuth{DefaultProject: "default"}
+	} else {
+		ks := keystone.New(st, keystone.Config{PublicURL: cfg.PublicURL, Logger: log})
+		if err := bootstrap(ctx, ks, cfg, log); err != nil {
+			return err
+		}
+		authn = ks
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -116,7 +137,8 @@ func isLoopback(listen string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Handler builds the whole HTTP API over a store.
+// Handler builds the whole HTTP API over a store. When authn is the Keystone service, its identity
+// API is mounted too.
 func Handler(st *store.Store, authn auth.Authenticator, ncfg neutron.Config, log *slog.Logger) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -126,6 +148,12 @@ func Handler(st *store.Store, authn auth.Authenticator, ncfg neutron.Config, log
 	nsvc := neutron.New(st, ncfg)
 	nsvc.Register(mux, "/v2.0")
 	nsvc.Register(mux, "/network/v2.0")
+	img := glance.New(st, glance.Config{Logger: log})
+	img.Register(mux, "/image")
+	nova.New(st, nsvc, img, nova.NewStoreScheduler(st), nova.Config{Logger: log}).Register(mux, "/compute")
+	if ks, ok := authn.(*keystone.Service); ok {
+		ks.Register(mux)
+	}
 	mux.HandleFunc("GET /{$}", neutronVersions("/v2.0/"))
 	mux.HandleFunc("GET /network/{$}", neutronVersions("/network/v2.0/"))
 	mux.HandleFunc("GET /network", neutronVersions("/network/v2.0/"))
@@ -160,20 +188,30 @@ func baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// authenticate attaches the caller to every API request; health, metrics and version documents
-// are open.
+// openRoutes answer without a token: version documents, health, metrics, and Keystone's login.
+var openRoutes = map[string]bool{
+	"GET /": true, "GET /healthz": true, "GET /metrics": true,
+	"GET /network": true, "GET /network/": true,
+	"GET /v3": true, "GET /v3/": true, "POST /v3/auth/tokens": true,
+	"GET /compute": true, "GET /compute/": true, "GET /compute/v2.1": true, "GET /compute/v2.1/": true,
+	"GET /image": true, "GET /image/": true, "GET /image/versions": true,
+}
+
+// authenticate attaches the caller to every request but the open routes; a request without a
+// valid token gets keystonemiddleware's 401 body, as every OpenStack service answers.
 func authenticate(a auth.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-		switch r.URL.Path {
-		case "/", "/healthz", "/metrics", "/network", "/network/":
+		if openRoutes[r.Method+" "+r.URL.Path] {
 			next.ServeHTTP(w, r)
 			return
 		}
 		c, err := a.Authenticate(r)
 		if err != nil {
 			if errors.Is(err, auth.ErrUnauthenticated) {
-				writeErr(w, http.StatusUnauthorized, "HTTPUnauthorized", "Authentication required")
+				w.Header().Set("WWW-Authenticate", `Keystone uri="`+baseURL(r)+`/v3"`)
+				writeJSONBody(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
+					"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}})
 				return
 			}
 			writeErr(w, http.StatusInternalServerError, "HTTPInternalServerError", "authentication failed")
