@@ -48,7 +48,7 @@ type Config struct {
 	// BootstrapPasswordFile holds the admin password used when the admin user is first created;
 	// without it a password is generated into DataDir/admin-password.
 	BootstrapPasswordFile string
-	Logger        *slog.Logger
+	Logger                *slog.Logger
 	// Ready, if set, receives the bound address once the server listens.
 	Ready func(addr string)
 }
@@ -214,7 +214,18 @@ func authenticate(a auth.Authenticator, next http.Handler) http.Handler {
 					"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}})
 				return
 			}
+			if errors.Is(err, store.ErrUnavailable) {
+				writeErr(w, http.StatusServiceUnavailable, "ServiceUnavailable", "The store is unavailable; retry later.")
+				return
+			}
 			writeErr(w, http.StatusInternalServerError, "HTTPInternalServerError", "authentication failed")
+			return
+		}
+		// the services need a project-scoped token; Keystone itself also takes unscoped ones
+		if c.ProjectID == "" && !strings.HasPrefix(r.URL.Path, "/v3/") {
+			w.Header().Set("WWW-Authenticate", `Keystone uri="`+baseURL(r)+`/v3"`)
+			writeJSONBody(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
+				"code": 401, "title": "Unauthorized", "message": "The request you have made requires a project-scoped token."}})
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.With(r.Context(), c)))

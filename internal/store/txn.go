@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -202,4 +204,35 @@ func (t *Txn) explain(rs []*etcdserverpb.ResponseOp) error {
 	}
 	// The state moved again between the failed compare and the read-back; callers retry.
 	return &ConflictError{Key: "", Reason: Changed}
+}
+
+// LeaseID names an etcd lease: keys written with it disappear when it expires or is revoked.
+type LeaseID = clientv3.LeaseID
+
+// Grant creates a lease of at least ttl (rounded up to whole seconds).
+func (s *Store) Grant(ctx context.Context, ttl time.Duration) (LeaseID, error) {
+	secs := int64(math.Ceil(ttl.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	r, err := s.c.Grant(ctx, secs)
+	if err != nil {
+		return 0, wrap("grant lease", err)
+	}
+	return r.ID, nil
+}
+
+// Revoke ends a lease and deletes its keys.
+func (s *Store) Revoke(ctx context.Context, id LeaseID) error {
+	_, err := s.c.Revoke(ctx, id)
+	return wrap("revoke lease", err)
+}
+
+// PutLeased writes v at key unconditionally, attached to lease id.
+func (t *Txn) PutLeased(key string, v any, id LeaseID) {
+	b, err := json.Marshal(v)
+	if err != nil && t.err == nil {
+		t.err = fmt.Errorf("encode %s: %w", key, err)
+	}
+	t.ops = append(t.ops, clientv3.OpPut(t.s.full(key), string(b), clientv3.WithLease(id)))
 }

@@ -18,9 +18,6 @@ const DefaultDomainID = "default"
 // It sets the admin password only when it creates the admin user, and reports whether it did.
 // Several servers may bootstrap the same store at once: name keys decide who creates what.
 func (s *Service) Bootstrap(ctx context.Context, adminPassword string) (bool, error) {
-	if _, err := s.storePrefix(ctx); err != nil {
-		return false, err
-	}
 	if err := s.ensureDomain(ctx, DefaultDomainID, "Default"); err != nil {
 		return false, err
 	}

@@ -32,11 +32,9 @@
 //	keystone/idx/user-assignments/<user>/<project>/<role>  ""   the same, by user
 //	keystone/tokens/<hex sha256 of token>             token (leased)
 //	keystone/idx/user-tokens/<user>/<hex sha256>      project ID of the token (leased)
-//	keystone/probe/<random>                           short-lived, see below
 //
 // Names in keys are path-escaped (url.PathEscape), so a "/" in a name cannot forge another key.
 //
-// The store's Txn cannot attach a lease, so tokens are written with the etcd client
-// (Store.Client) under full keys. The store prefix is learnt once per process by writing a probe
-// key through the store and watching for its full name at the commit revision.
+// Tokens are written with Txn.PutLeased under a lease of the token's lifetime, so expired tokens
+// disappear from the store by themselves; revocation deletes the key, which every server sees.
 package keystone

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vflink/vflink/internal/auth"
@@ -52,8 +50,6 @@ type Service struct {
 	dummyOnce sync.Once
 	dummyHash []byte // compared against when the user is unknown, so both cost the same
 
-	prefixMu sync.Mutex
-	prefix   string // the store's key prefix, learnt on first use
 }
 
 var _ auth.Authenticator = (*Service)(nil)
@@ -212,43 +208,6 @@ func (s *Service) listLinks(r *http.Request, collection string) map[string]any {
 		self += "?" + r.URL.RawQuery
 	}
 	return map[string]any{"self": self, "previous": nil, "next": nil}
-}
-
-// storePrefix returns the store's key prefix, learning it once: a probe key is written through the
-// store and its full name found among the events of its commit revision.
-func (s *Service) storePrefix(ctx context.Context) (string, error) {
-	s.prefixMu.Lock()
-	defer s.prefixMu.Unlock()
-	if s.prefix != "" {
-		return s.prefix, nil
-	}
-	probe := "keystone/probe/" + newID()
-	rev, err := store.Create(ctx, s.st, probe, "")
-	if err != nil {
-		return "", fmt.Errorf("write store prefix probe: %w", err)
-	}
-	defer func() {
-		t := s.st.Txn()
-		t.Remove(probe)
-		t.Commit(context.WithoutCancel(ctx))
-	}()
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for resp := range s.st.Client().Watch(wctx, "\x00", clientv3.WithFromKey(), clientv3.WithRev(rev)) {
-		if err := resp.Err(); err != nil {
-			return "", fmt.Errorf("find store prefix: %w: %w", store.ErrUnavailable, err)
-		}
-		for _, ev := range resp.Events {
-			if k := string(ev.Kv.Key); ev.Kv.ModRevision == rev && strings.HasSuffix(k, probe) {
-				s.prefix = strings.TrimSuffix(k, probe)
-				return s.prefix, nil
-			}
-		}
-	}
-	if err := wctx.Err(); err != nil {
-		return "", fmt.Errorf("find store prefix: %w", err)
-	}
-	return "", errors.New("find store prefix: the probe key was not seen")
 }
 
 // keys

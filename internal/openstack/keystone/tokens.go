@@ -9,12 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"slices"
 	"strings"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/vflink/vflink/internal/auth"
@@ -344,10 +342,6 @@ func hashToken(plain string) string {
 // issue writes a new token for u (scoped to p when not nil) with a lease of the token's lifetime,
 // provided that u, p and every assignment are unchanged since they were read.
 func (s *Service) issue(ctx context.Context, u store.Object[user], p *store.Object[project], assigns []store.Object[string], roles []role) (string, token, error) {
-	pfx, err := s.storePrefix(ctx)
-	if err != nil {
-		return "", token{}, err
-	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	plain := base64.RawURLEncoding.EncodeToString(raw)
@@ -363,33 +357,23 @@ func (s *Service) issue(ctx context.Context, u store.Object[user], p *store.Obje
 	if p != nil {
 		tok.ProjectID = p.Value.ID
 	}
-	tv, _ := json.Marshal(tok)
-	iv, _ := json.Marshal(tok.ProjectID)
-
-	cli := s.st.Client()
-	lease, err := cli.Grant(ctx, int64(math.Ceil(s.cfg.TokenTTL.Seconds())))
+	lease, err := s.st.Grant(ctx, s.cfg.TokenTTL)
 	if err != nil {
-		return "", tok, unavailable("grant token lease", err)
+		return "", tok, err
 	}
-	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(pfx+userKey(u.Value.ID)), "=", u.ModRevision)}
+	t := s.st.Txn()
+	t.Unchanged(userKey(u.Value.ID), u.ModRevision)
 	if p != nil {
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(pfx+projectKey(p.Value.ID)), "=", p.ModRevision))
+		t.Unchanged(projectKey(p.Value.ID), p.ModRevision)
 	}
 	for _, a := range assigns {
-		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(pfx+a.Key), "=", a.ModRevision))
+		t.Unchanged(a.Key, a.ModRevision)
 	}
-	resp, err := cli.Txn(ctx).If(cmps...).Then(
-		clientv3.OpPut(pfx+tokenKey(hash), string(tv), clientv3.WithLease(lease.ID)),
-		clientv3.OpPut(pfx+userTokenKey(u.Value.ID, hash), string(iv), clientv3.WithLease(lease.ID)),
-	).Commit()
-	if err != nil || !resp.Succeeded {
-		cli.Revoke(context.WithoutCancel(ctx), lease.ID)
-	}
-	if err != nil {
-		return "", tok, unavailable("write token", err)
-	}
-	if !resp.Succeeded {
-		return "", tok, &store.ConflictError{Key: userKey(u.Value.ID), Reason: store.Changed}
+	t.PutLeased(tokenKey(hash), tok, lease)
+	t.PutLeased(userTokenKey(u.Value.ID, hash), tok.ProjectID, lease)
+	if _, err := t.Commit(ctx); err != nil {
+		s.st.Revoke(context.WithoutCancel(ctx), lease)
+		return "", tok, err
 	}
 	return plain, tok, nil
 }
