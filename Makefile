@@ -27,9 +27,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNewSubnet -fuzztime 30s ./internal/ipam
 	$(GO) test -run '^$$' -fuzz FuzzNextFree -fuzztime 30s ./internal/ipam
 
-# Build and start a server on loopback with its data in ./data (Ctrl-C stops it).
+# Build and start a server on loopback with its data in ./data (Ctrl-C stops it). The first start
+# creates the admin and writes ./data/openrc and ./data/clouds.yaml for the openstack CLI.
 run: build
-	$(BIN) server --listen 127.0.0.1:9696 --data-dir ./data --auth none
+	$(BIN) server --listen 127.0.0.1:9696 --data-dir ./data
 
 clean:
 	rm -rf bin test.out
