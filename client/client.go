@@ -184,7 +184,16 @@ func decodeError(status int, body []byte) *Error {
 		e.Detail = eb.NeutronError.Detail
 		return e
 	}
+	var ke struct {
+		Error *struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
 	e.Type = strings.ReplaceAll(http.StatusText(status), " ", "")
+	if json.Unmarshal(body, &ke) == nil && ke.Error != nil && ke.Error.Message != "" {
+		e.Message = ke.Error.Message
+		return e
+	}
 	text := strings.Join(strings.Fields(string(body)), " ")
 	if len(text) > maxErrorBody {
 		text = text[:maxErrorBody] + "..."
@@ -204,7 +213,11 @@ func IfRevision(n int64) UpdateOption {
 
 // do sends one request below the base URL and decodes a 2xx JSON answer into out (if not nil).
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, hdr http.Header, out any) error {
-	u := c.base + path
+	return c.send(ctx, method, c.base+path, query, body, hdr, out)
+}
+
+// send sends one request to the absolute URL u.
+func (c *Client) send(ctx context.Context, method, u string, query url.Values, body any, hdr http.Header, out any) error {
 	if len(query) > 0 {
 		u += "?" + query.Encode()
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/vflink/vflink/api"
 	"github.com/vflink/vflink/internal/auth"
+	"github.com/vflink/vflink/internal/hosts"
 	"github.com/vflink/vflink/internal/openstack/glance"
 	"github.com/vflink/vflink/internal/openstack/keystone"
 	"github.com/vflink/vflink/internal/openstack/neutron"
@@ -150,7 +151,9 @@ func Handler(st *store.Store, authn auth.Authenticator, ncfg neutron.Config, log
 	nsvc.Register(mux, "/network/v2.0")
 	img := glance.New(st, glance.Config{Logger: log})
 	img.Register(mux, "/image")
-	nova.New(st, nsvc, img, nova.NewStoreScheduler(st), nova.Config{Logger: log}).Register(mux, "/compute")
+	cmp := nova.New(st, nsvc, img, nova.NewStoreScheduler(st), nova.Config{Logger: log})
+	cmp.Register(mux, "/compute")
+	hosts.New(st, nsvc, cmp, log).Register(mux, "/v1")
 	if ks, ok := authn.(*keystone.Service); ok {
 		ks.Register(mux)
 	}

@@ -236,3 +236,15 @@ func (t *Txn) PutLeased(key string, v any, id LeaseID) {
 	}
 	t.ops = append(t.ops, clientv3.OpPut(t.s.full(key), string(b), clientv3.WithLease(id)))
 }
+
+// KeepAlive renews a lease once; it fails when the lease has expired.
+func (s *Store) KeepAlive(ctx context.Context, id LeaseID) error {
+	r, err := s.c.KeepAliveOnce(ctx, id)
+	if err != nil {
+		return wrap("keep lease alive", err)
+	}
+	if r.TTL <= 0 {
+		return fmt.Errorf("lease %x: %w", id, ErrNotFound)
+	}
+	return nil
+}

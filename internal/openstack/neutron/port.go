@@ -862,3 +862,110 @@ func portField(p *api.Port, f string) ([]string, bool) {
 	}
 	return nil, false
 }
+
+// vfVNIC reports whether a VNIC type is served by an SR-IOV VF on the host.
+func vfVNIC(t string) bool {
+	return t == api.VNICDirect || t == api.VNICMacvtap || t == api.VNICDirectPhysical
+}
+
+// HostPorts lists the VF-backed ports bound to host with their network's physical network and
+// VLAN, and the store revision they were read at.
+func (s *Service) HostPorts(ctx context.Context, host string) ([]api.HostPort, int64, error) {
+	ports, rev, err := store.List[api.Port](ctx, s.st, "ports/")
+	if err != nil {
+		return nil, 0, err
+	}
+	nets, _, err := store.List[api.Network](ctx, s.st, "networks/", store.ListOptions{Rev: rev})
+	if err != nil {
+		return nil, 0, err
+	}
+	byID := make(map[string]*api.Network, len(nets))
+	for i := range nets {
+		byID[nets[i].Value.ID] = &nets[i].Value
+	}
+	out := []api.HostPort{}
+	for _, o := range ports {
+		p := o.Value
+		if p.HostID != host || !vfVNIC(p.VNICType) {
+			continue
+		}
+		hp := api.HostPort{PortID: p.ID, MAC: p.MACAddress, VNICType: p.VNICType, DeviceID: p.DeviceID, Status: p.Status}
+		if n := byID[p.NetworkID]; n != nil {
+			hp.PhysicalNetwork = deref(n.PhysicalNetwork)
+			if n.SegmentationID != nil {
+				hp.VLAN = *n.SegmentationID
+			}
+		}
+		out = append(out, hp)
+	}
+	return out, rev, nil
+}
+
+// ReportStatus records what the host agent serving a port says about it: status, additions to
+// binding:profile (pci_slot, pci_vendor_info, physical_network) and conditions (by type).
+func (s *Service) ReportStatus(ctx context.Context, id, host string, st api.PortStatus) (api.Port, error) {
+	switch st.Status {
+	case api.StatusActive, api.StatusBuild, api.StatusDown, api.StatusError:
+	default:
+		return api.Port{}, invalidInput("status %q is not one of ACTIVE, BUILD, DOWN, ERROR.", st.Status)
+	}
+	var out api.Port
+	err := retry(ctx, func(int) error {
+		o, err := store.Get[api.Port](ctx, s.st, portKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound("port", id)
+		} else if err != nil {
+			return err
+		}
+		p := o.Value
+		if p.HostID != host {
+			return errf(http.StatusConflict, "PortNotBoundHere", "Port %s is bound to host %q, not %q.", id, p.HostID, host)
+		}
+		p.Status = st.Status
+		if len(st.Profile) > 0 {
+			prof := make(map[string]any, len(p.Profile)+len(st.Profile))
+			for k, v := range p.Profile {
+				prof[k] = v
+			}
+			for k, v := range st.Profile {
+				prof[k] = v
+			}
+			p.Profile = prof
+		}
+		for _, c := range st.Conditions {
+			p.Conditions = setCondition(p.Conditions, c, s.now())
+		}
+		p.RevisionNumber++
+		p.UpdatedAt = s.now()
+		if _, err := store.Update(ctx, s.st, portKey(id), p, o.ModRevision); err != nil {
+			return err
+		}
+		out = p
+		return nil
+	})
+	return normPort(out), err
+}
+
+// setCondition replaces the condition of c's type, keeping its transition time when the status
+// did not change.
+func setCondition(cs []api.Condition, c api.Condition, now string) []api.Condition {
+	out := make([]api.Condition, 0, len(cs)+1)
+	found := false
+	for _, old := range cs {
+		if old.Type != c.Type {
+			out = append(out, old)
+			continue
+		}
+		found = true
+		c.LastTransitionTime = old.LastTransitionTime
+		if old.Status != c.Status || c.LastTransitionTime == "" {
+			c.LastTransitionTime = now
+		}
+		out = append(out, c)
+	}
+	if !found {
+		c.LastTransitionTime = now
+		out = append(out, c)
+	}
+	return out
+}

@@ -560,3 +560,28 @@ func (s *Service) deleteServer(w http.ResponseWriter, r *http.Request, c *auth.C
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// HostServers lists the servers placed on host that are not in ERROR, with the flavor and image
+// facts its hypervisor needs.
+func (s *Service) HostServers(ctx context.Context, host string) ([]api.HostServer, error) {
+	all, _, err := store.List[Server](ctx, s.st, "servers/")
+	if err != nil {
+		return nil, err
+	}
+	out := []api.HostServer{}
+	for _, o := range all {
+		srv := o.Value
+		if srv.Host != host || srv.Status == StatusError {
+			continue
+		}
+		hs := api.HostServer{ID: srv.ID, Name: srv.Name, PortIDs: append([]string{}, srv.Ports...)}
+		if f, err := store.Get[Flavor](ctx, s.st, flavorKey(srv.FlavorID)); err == nil {
+			hs.VCPUs, hs.MemoryMiB = f.Value.VCPUs, f.Value.RAM
+		}
+		if img, err := s.img.Image(ctx, &auth.Context{Roles: []string{"admin"}}, srv.ImageID); err == nil {
+			hs.ImageLocation = img.Properties["location"]
+		}
+		out = append(out, hs)
+	}
+	return out, nil
+}

@@ -1,0 +1,350 @@
+// Package hosts is vflink's API for host agents (/v1): an agent registers its host and SR-IOV
+// inventory (kept alive by an etcd lease that each heartbeat renews), long-polls the whole desired
+// state of its host (HostWork: the VF ports bound to it, its VF allocations, its servers) from a
+// store revision, claims VFs with compare-and-swap so a VF is never given to two ports, and
+// reports port status. Agents never hold store credentials: they talk to this API with a token,
+// as kubelets do.
+//
+// Keys below the store prefix:
+//
+//	hosts/<name>              api.Host (leased: gone when the agent stops heartbeating)
+//	vfs/<host>/<pci address>  api.VFAllocation
+package hosts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/vflink/vflink/api"
+	"github.com/vflink/vflink/internal/auth"
+	"github.com/vflink/vflink/internal/openstack/neutron"
+	"github.com/vflink/vflink/internal/openstack/nova"
+	"github.com/vflink/vflink/internal/store"
+)
+
+// TTL is how long a host stays registered after its last heartbeat.
+const TTL = 15 * time.Second
+
+// Service serves the agent API.
+type Service struct {
+	st  *store.Store
+	net *neutron.Service
+	cmp *nova.Service
+	log *slog.Logger
+
+	mu     sync.Mutex
+	leases map[string]store.LeaseID
+}
+
+// New returns the agent API over the store and the faces whose state it exposes.
+func New(st *store.Store, net *neutron.Service, cmp *nova.Service, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Service{st: st, net: net, cmp: cmp, log: log.With("component", "hosts"), leases: map[string]store.LeaseID{}}
+}
+
+func hostKey(name string) string       { return "hosts/" + name }
+func allocKey(host, pci string) string { return "vfs/" + host + "/" + pci }
+
+var (
+	hostName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+	pciAddr  = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
+)
+
+// apiError is an error with its HTTP status; it leaves as {"error": {"code", "message"}}.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errf(code int, format string, args ...any) error {
+	return &apiError{code, fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Service) writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	var ne *neutron.Error
+	code, msg := http.StatusInternalServerError, "internal error"
+	switch {
+	case errors.As(err, &ae):
+		code, msg = ae.code, ae.msg
+	case errors.As(err, &ne):
+		code, msg = ne.Status, ne.Message
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		code, msg = http.StatusServiceUnavailable, "the store is unavailable; retry later"
+	default:
+		s.log.Error("internal error", "err", err)
+	}
+	writeJSON(w, code, map[string]any{"error": map[string]any{"code": code, "message": msg}})
+}
+
+// Register mounts the agent API under prefix (e.g. "/v1"). Agents authenticate as a service
+// user with the admin role.
+func (s *Service) Register(mux *http.ServeMux, prefix string) {
+	h := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
+		method, path, _ := stringsCut(pattern)
+		mux.HandleFunc(method+" "+prefix+path, func(w http.ResponseWriter, r *http.Request) {
+			if c := auth.From(r.Context()); c == nil || !c.IsAdmin() {
+				s.writeError(w, errf(http.StatusForbidden, "the host API needs the admin role (a service user)"))
+				return
+			}
+			if name := r.PathValue("host"); name != "" && !hostName.MatchString(name) {
+				s.writeError(w, errf(http.StatusBadRequest, "host name %q is not valid: want letters, digits, '.', '_', '-' (at most 63)", name))
+				return
+			}
+			if err := f(w, r); err != nil {
+				s.writeError(w, err)
+			}
+		})
+	}
+	h("GET /hosts", s.listHosts)
+	h("GET /hosts/{host}", s.showHost)
+	h("PUT /hosts/{host}", s.putHost)
+	h("GET /hosts/{host}/work", s.work)
+	h("PUT /hosts/{host}/vfs/{pci}", s.claimVF)
+	h("DELETE /hosts/{host}/vfs/{pci}", s.releaseVF)
+	h("PUT /hosts/{host}/ports/{id}/status", s.reportStatus)
+}
+
+func stringsCut(p string) (string, string, bool) {
+	for i := 0; i < len(p); i++ {
+		if p[i] == ' ' {
+			return p[:i], p[i+1:], true
+		}
+	}
+	return p, "", false
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errf(http.StatusBadRequest, "malformed request body: %v", err)
+	}
+	return nil
+}
+
+func (s *Service) listHosts(w http.ResponseWriter, r *http.Request) error {
+	objs, _, err := store.List[api.Host](r.Context(), s.st, "hosts/")
+	if err != nil {
+		return err
+	}
+	out := make([]api.Host, len(objs))
+	for i, o := range objs {
+		out[i] = o.Value
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"hosts": out})
+	return nil
+}
+
+func (s *Service) showHost(w http.ResponseWriter, r *http.Request) error {
+	o, err := store.Get[api.Host](r.Context(), s.st, hostKey(r.PathValue("host")))
+	if errors.Is(err, store.ErrNotFound) {
+		return errf(http.StatusNotFound, "host %s is not registered (its agent is not running or its lease expired)", r.PathValue("host"))
+	} else if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"host": o.Value})
+	return nil
+}
+
+// putHost registers or refreshes a host; the record lives as long as heartbeats keep its lease.
+func (s *Service) putHost(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("host")
+	var body struct {
+		Host api.Host `json:"host"`
+	}
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	h := body.Host
+	if h.Name != "" && h.Name != name {
+		return errf(http.StatusBadRequest, "host.name %q differs from the URL's host %q", h.Name, name)
+	}
+	h.Name = name
+	for i, pf := range h.PFs {
+		if pf.Name == "" || pf.PhysicalNetwork == "" || pf.NumVFs < 0 || pf.NumVFs > pf.TotalVFs {
+			return errf(http.StatusBadRequest, "host.pfs[%d] (%q): want a name, a physical_network and 0 <= num_vfs <= total_vfs", i, pf.Name)
+		}
+	}
+	h.UpdatedAt = time.Now().UTC().Format(time.RFC3339)
+	lease, err := s.lease(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	t := s.st.Txn()
+	t.PutLeased(hostKey(name), h, lease)
+	if _, err := t.Commit(r.Context()); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"host": h, "ttl_seconds": int(TTL / time.Second)})
+	return nil
+}
+
+// lease renews this server's lease for host, or grants a new one when it has none or it expired.
+func (s *Service) lease(ctx context.Context, host string) (store.LeaseID, error) {
+	s.mu.Lock()
+	id, ok := s.leases[host]
+	s.mu.Unlock()
+	if ok {
+		if err := s.st.KeepAlive(ctx, id); err == nil {
+			return id, nil
+		}
+	}
+	id, err := s.st.Grant(ctx, TTL)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.leases[host] = id
+	s.mu.Unlock()
+	return id, nil
+}
+
+// maxWait bounds a long poll.
+const maxWait = 30 * time.Second
+
+// work answers the host's desired state; with ?wait=REV it first blocks until something the host
+// cares about changed after REV (or maxWait passed).
+func (s *Service) work(w http.ResponseWriter, r *http.Request) error {
+	host := r.PathValue("host")
+	if ws := r.URL.Query().Get("wait"); ws != "" {
+		rev, err := strconv.ParseInt(ws, 10, 64)
+		if err != nil || rev < 0 {
+			return errf(http.StatusBadRequest, "wait %q is not a store revision (a non-negative integer)", ws)
+		}
+		s.waitChange(r.Context(), host, rev)
+	}
+	hw, err := s.Work(r.Context(), host)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, hw)
+	return nil
+}
+
+func (s *Service) waitChange(ctx context.Context, host string, rev int64) {
+	ctx, cancel := context.WithTimeout(ctx, maxWait)
+	defer cancel()
+	changed := make(chan struct{}, 1)
+	for _, prefix := range []string{"ports/", "networks/", "servers/", "vfs/" + host + "/"} {
+		go func(prefix string) {
+			for e := range s.st.Watch(ctx, prefix, rev+1) {
+				_ = e
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+				return
+			}
+		}(prefix)
+	}
+	select {
+	case <-changed:
+	case <-ctx.Done():
+	}
+}
+
+// Work reads the whole desired state of host.
+func (s *Service) Work(ctx context.Context, host string) (api.HostWork, error) {
+	ports, rev, err := s.net.HostPorts(ctx, host)
+	if err != nil {
+		return api.HostWork{}, err
+	}
+	allocs, _, err := store.List[api.VFAllocation](ctx, s.st, "vfs/"+host+"/", store.ListOptions{Rev: rev})
+	if err != nil {
+		return api.HostWork{}, err
+	}
+	servers, err := s.cmp.HostServers(ctx, host)
+	if err != nil {
+		return api.HostWork{}, err
+	}
+	hw := api.HostWork{Host: host, Revision: rev, Ports: ports, Allocations: make([]api.VFAllocation, len(allocs)), Servers: servers}
+	for i, a := range allocs {
+		hw.Allocations[i] = a.Value
+	}
+	return hw, nil
+}
+
+// claimVF gives a VF to a port; 409 when another port holds it. Claiming again for the same port
+// is a no-op, so an agent that restarted mid-way can repeat itself.
+func (s *Service) claimVF(w http.ResponseWriter, r *http.Request) error {
+	host, pci := r.PathValue("host"), r.PathValue("pci")
+	if !pciAddr.MatchString(pci) {
+		return errf(http.StatusBadRequest, "PCI address %q is not like 0000:83:10.1", pci)
+	}
+	var a api.VFAllocation
+	if err := decode(r, &a); err != nil {
+		return err
+	}
+	if a.PortID == "" || a.PF == "" || a.VFIndex < 0 {
+		return errf(http.StatusBadRequest, "an allocation needs port_id, pf and vf_index >= 0")
+	}
+	a.Host, a.PCIAddress = host, pci
+	_, err := store.Create(r.Context(), s.st, allocKey(host, pci), a)
+	var ce *store.ConflictError
+	if errors.As(err, &ce) && ce.Reason == store.Exists {
+		cur, gerr := store.Get[api.VFAllocation](r.Context(), s.st, allocKey(host, pci))
+		if gerr == nil && cur.Value.PortID == a.PortID {
+			writeJSON(w, http.StatusOK, cur.Value)
+			return nil
+		}
+		return errf(http.StatusConflict, "VF %s on host %s is already given to port %s", pci, host, cur.Value.PortID)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, a)
+	return nil
+}
+
+func (s *Service) releaseVF(w http.ResponseWriter, r *http.Request) error {
+	host, pci := r.PathValue("host"), r.PathValue("pci")
+	port := r.URL.Query().Get("port_id")
+	o, err := store.Get[api.VFAllocation](r.Context(), s.st, allocKey(host, pci))
+	if errors.Is(err, store.ErrNotFound) {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if port != "" && o.Value.PortID != port {
+		return errf(http.StatusConflict, "VF %s on host %s belongs to port %s, not %s", pci, host, o.Value.PortID, port)
+	}
+	if _, err := s.st.Delete(r.Context(), allocKey(host, pci), o.ModRevision); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Service) reportStatus(w http.ResponseWriter, r *http.Request) error {
+	var st api.PortStatus
+	if err := decode(r, &st); err != nil {
+		return err
+	}
+	p, err := s.net.ReportStatus(r.Context(), r.PathValue("id"), r.PathValue("host"), st)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"port": p})
+	return nil
+}
