@@ -36,6 +36,7 @@ const (
 type Client struct {
 	base    string // scheme://host[/prefix]/v2.0, no trailing slash
 	token   string
+	login   *login
 	project string
 	hc      *http.Client
 }
@@ -241,8 +242,14 @@ func (c *Client) send(ctx context.Context, method, u string, query url.Values, b
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.token != "" {
-		req.Header.Set("X-Auth-Token", c.token)
+	token := c.token
+	if c.login != nil {
+		if token, err = c.login.token(ctx, c); err != nil {
+			return err
+		}
+	}
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -255,6 +262,9 @@ func (c *Client) send(ctx context.Context, method, u string, query url.Values, b
 		return fmt.Errorf("%s %s: read response: %w", method, u, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if resp.StatusCode == http.StatusUnauthorized && c.login != nil {
+			c.login.forget(token) // the next request logs in again
+		}
 		return decodeError(resp.StatusCode, data)
 	}
 	if out == nil || len(bytes.TrimSpace(data)) == 0 {

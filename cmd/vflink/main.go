@@ -36,6 +36,7 @@ func run(ctx context.Context, args []string) error {
 		newSubnetCmd(),
 		newPortCmd(),
 		newBenchCmd(),
+		newAgentCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

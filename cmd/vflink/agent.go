@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vflink/vflink/client"
+	"github.com/vflink/vflink/internal/host/agent"
+	"github.com/vflink/vflink/internal/host/hypervisor"
+	"github.com/vflink/vflink/internal/host/sriov"
+)
+
+// agentConfig is the agent's --config file.
+type agentConfig struct {
+	DeviceSpec json.RawMessage `json:"device_spec"`
+	SysfsRoot  string          `json:"sysfs_root"`
+	NIC        string          `json:"nic"`        // "netlink"
+	Hypervisor string          `json:"hypervisor"` // "none" or "libvirt"
+	LibvirtURI string          `json:"libvirt_uri"`
+}
+
+func loadAgentConfig(path string) (agentConfig, []sriov.DeviceSpec, error) {
+	cfg := agentConfig{SysfsRoot: "/sys", NIC: "netlink", Hypervisor: "none", LibvirtURI: "qemu:///system"}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("read agent config: %w", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, nil, fmt.Errorf("agent config %s: %w (want {\"device_spec\": [...], \"sysfs_root\", \"nic\", \"hypervisor\", \"libvirt_uri\"})", path, err)
+	}
+	specs, err := sriov.ParseDeviceSpecs(cfg.DeviceSpec)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("agent config %s: %w", path, err)
+	}
+	if cfg.NIC != "netlink" {
+		return cfg, nil, fmt.Errorf("agent config %s: nic %q is not known; allowed: netlink", path, cfg.NIC)
+	}
+	return cfg, specs, nil
+}
+
+func newAgentCmd() *cobra.Command {
+	var serverURL, host, configPath, user, passwordFile, project, token, logLevel string
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the host agent: SR-IOV inventory, VF allocation and programming, VM attach",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return err
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			cfg, specs, err := loadAgentConfig(configPath)
+			if err != nil {
+				return err
+			}
+			if host == "" {
+				if host, err = os.Hostname(); err != nil {
+					return err
+				}
+			}
+			opts := []client.Option{client.WithToken(token)}
+			if token == "" {
+				pw, err := os.ReadFile(passwordFile)
+				if err != nil {
+					return fmt.Errorf("the agent needs --token or --password-file: %w", err)
+				}
+				opts = []client.Option{client.WithLogin(client.Credentials{AuthURL: strings.TrimRight(serverURL, "/") + "/v3",
+					Username: user, Password: strings.TrimSpace(string(pw)), Project: project})}
+			}
+			c, err := client.New(serverURL, opts...)
+			if err != nil {
+				return err
+			}
+			var hv hypervisor.Hypervisor
+			switch cfg.Hypervisor {
+			case "none", "":
+			case "libvirt":
+				hv = &hypervisor.Libvirt{URI: cfg.LibvirtURI}
+			default:
+				return fmt.Errorf("agent config: hypervisor %q is not known; allowed: none, libvirt", cfg.Hypervisor)
+			}
+			a, err := agent.New(agent.Config{Host: host, Specs: specs, FS: sriov.NewFS(cfg.SysfsRoot), NIC: sriov.NewNetlink(nil),
+				Client: c, Hypervisor: hv, Logger: log})
+			if err != nil {
+				return err
+			}
+			return a.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&serverURL, "server", "http://127.0.0.1:9696", "URL of the vflink server")
+	f.StringVar(&host, "host", "", "this host's name (default: the hostname)")
+	f.StringVar(&configPath, "config", "/etc/vflink/agent.json", "agent config: device_spec (Nova's JSON form), sysfs_root, nic, hypervisor")
+	f.StringVar(&user, "username", "vflink-agent", "service user")
+	f.StringVar(&passwordFile, "password-file", "/etc/vflink/agent-password", "file holding the service user's password")
+	f.StringVar(&project, "project", "service", "project of the service user")
+	f.StringVar(&token, "token", "", "a token instead of a login")
+	f.StringVar(&logLevel, "log-level", "info", "log level")
+	cmd.AddCommand(newFindMACCmd())
+	return cmd
+}
+
+func newFindMACCmd() *cobra.Command {
+	var sysfs, host string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "find-mac MAC",
+		Short: "Find the VF whose MAC is MAC on any PF of this host (the seed's step-4 script)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mac, err := net.ParseMAC(args[0])
+			if err != nil {
+				return fmt.Errorf("%q is not a MAC address like 02:5a:0d:c4:39:77", args[0])
+			}
+			if host == "" {
+				host, _ = os.Hostname()
+			}
+			m, err := sriov.FindMAC(sriov.NewFS(sysfs), sriov.NewNetlink(nil), mac)
+			if err != nil {
+				return fmt.Errorf("find %s: %w", mac, err)
+			}
+			out := map[string]any{"host": host, "pf": m.PF, "pf_pci_address": m.PFPCIAddress, "vf": m.VFIndex,
+				"vf_pci_address": m.VFPCIAddress, "mac": mac.String(), "vlan": m.VLAN, "spoof_check": m.SpoofCheck, "trust": m.Trust, "link_state": m.LinkState}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				e := json.NewEncoder(w)
+				e.SetIndent("", "  ")
+				return e.Encode(out)
+			}
+			onoff := map[bool]string{true: "on", false: "off"}
+			fmt.Fprintf(w, "host %s pf %s (%s) vf %d (%s): MAC %s, vlan %d, spoof checking %s, trust %s, link-state %s\n",
+				host, m.PF, m.PFPCIAddress, m.VFIndex, m.VFPCIAddress, mac, m.VLAN, onoff[m.SpoofCheck], onoff[m.Trust], m.LinkState)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&sysfs, "sysfs-root", "/sys", "root of sysfs")
+	cmd.Flags().StringVar(&host, "host", "", "host name to print (default: the hostname)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
