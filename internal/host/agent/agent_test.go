@@ -249,4 +249,3 @@ func TestBadDeviceSpecStopsAgent(t *testing.T) {
 		t.Logf("missing sysfs root: %v", err)
 	}
 }
-
