@@ -269,6 +269,10 @@ func (a *Agent) Reconcile(ctx context.Context, w api.HostWork) error {
 		jobs = append(jobs, job{port: p, s: s, fresh: true,
 			alloc: api.VFAllocation{Host: a.cfg.Host, PF: s.pf.Name, VFIndex: s.vf.Index, PCIAddress: s.vf.PCIAddress, PortID: p.PortID}})
 	}
+	onServer := map[string]bool{}
+	for _, sv := range w.Servers {
+		onServer[sv.ID] = true
+	}
 	var mu sync.Mutex
 	programmed := map[string]api.VFAllocation{}
 	sem := make(chan struct{}, a.cfg.Workers)
@@ -278,7 +282,7 @@ func (a *Agent) Reconcile(ctx context.Context, w api.HostWork) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			err := a.serve(ctx, j.port, j.alloc, j.s, j.fresh)
+			err := a.serve(ctx, j.port, j.alloc, j.s, j.fresh, a.cfg.Hypervisor != nil && onServer[j.port.DeviceID])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -289,14 +293,15 @@ func (a *Agent) Reconcile(ctx context.Context, w api.HostWork) error {
 		}()
 	}
 	wg.Wait()
-	if err := a.servers(ctx, w, desired, programmed); err != nil {
+	if err := a.servers(ctx, w, desired, programmed, slots); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
 // serve claims (when fresh), programs and verifies one port's VF, then reports the port.
-func (a *Agent) serve(ctx context.Context, p api.HostPort, al api.VFAllocation, s slot, fresh bool) error {
+// When waitVM is set the port is reported ACTIVE only once its server runs (see servers).
+func (a *Agent) serve(ctx context.Context, p api.HostPort, al api.VFAllocation, s slot, fresh, waitVM bool) error {
 	nic := a.cfg.NIC
 	pf, vf := s.pf.Name, s.vf.Index
 	if fresh {
@@ -323,13 +328,17 @@ func (a *Agent) serve(ctx context.Context, p api.HostPort, al api.VFAllocation, 
 	if err := sriov.Apply(nic, pf, vf, want); err != nil {
 		return a.report(ctx, p, api.StatusError, "ProgramFailed", fmt.Sprintf("program VF %d of %s on host %s: %v", vf, pf, a.cfg.Host, err), nil)
 	}
-	if p.Status == api.StatusActive && !fresh {
+	if (p.Status == api.StatusActive && !fresh) || waitVM {
 		return nil
 	}
-	profile := map[string]any{"pci_slot": s.vf.PCIAddress, "pci_vendor_info": s.vf.Vendor + ":" + s.vf.Device, "physical_network": s.physnet}
 	a.log.Info("vf programmed", "port", p.PortID, "pf", pf, "vf", vf, "vlan", p.VLAN, "mac", p.MAC)
+	return a.reportActive(ctx, p, s)
+}
+
+func (a *Agent) reportActive(ctx context.Context, p api.HostPort, s slot) error {
+	profile := map[string]any{"pci_slot": s.vf.PCIAddress, "pci_vendor_info": s.vf.Vendor + ":" + s.vf.Device, "physical_network": s.physnet}
 	return a.report(ctx, p, api.StatusActive, "Programmed",
-		fmt.Sprintf("vf %d of %s (%s): %s", vf, pf, s.vf.PCIAddress, want), profile)
+		fmt.Sprintf("vf %d of %s (%s) programmed: MAC %s, vlan %d, spoof checking on", s.vf.Index, s.pf.Name, s.vf.PCIAddress, p.MAC, p.VLAN), profile)
 }
 
 // release restores a VF to the state saved before its first change and frees it.
@@ -366,7 +375,7 @@ func (a *Agent) report(ctx context.Context, p api.HostPort, status, reason, msg 
 }
 
 // servers starts the servers whose every port is programmed and stops those no longer placed here.
-func (a *Agent) servers(ctx context.Context, w api.HostWork, desired map[string]api.HostPort, programmed map[string]api.VFAllocation) error {
+func (a *Agent) servers(ctx context.Context, w api.HostWork, desired map[string]api.HostPort, programmed map[string]api.VFAllocation, slots map[string]slot) error {
 	hv := a.cfg.Hypervisor
 	if hv == nil {
 		return nil
@@ -391,6 +400,16 @@ func (a *Agent) servers(ctx context.Context, w api.HostWork, desired map[string]
 		}
 		if err := hv.Start(ctx, spec); err != nil {
 			errs = append(errs, fmt.Errorf("start server %s: %w", s.ID, err))
+			for _, pid := range s.PortIDs {
+				errs = append(errs, a.report(ctx, desired[pid], api.StatusError, "AttachFailed",
+					fmt.Sprintf("start server %s on host %s with its VFs: %v", s.ID, a.cfg.Host, err), nil))
+			}
+			continue
+		}
+		for _, pid := range s.PortIDs {
+			if p := desired[pid]; p.Status != api.StatusActive {
+				errs = append(errs, a.reportActive(ctx, p, slots[programmed[pid].PCIAddress]))
+			}
 		}
 	}
 	running, err := hv.Running(ctx)
