@@ -131,13 +131,13 @@ func Binding(ctx context.Context, opts BindingOptions) (res BindingResult, err e
 			fmt.Fprintf(opts.Progress, format+"\n", args...)
 		}
 	}
+	fakePFs, err := bindingPFs(opts.PFs, opts.VFsPerPF)
+	if err != nil {
+		return BindingResult{}, err
+	}
 	res = BindingResult{Ports: opts.Ports, PFs: opts.PFs, VFs: opts.PFs * opts.VFsPerPF, AgentWorkers: opts.AgentWorkers, NIC: BindingNIC}
 	if res.AgentWorkers == 0 {
 		res.AgentWorkers = 16 // agent.Config's default
-	}
-	fakePFs, err := bindingPFs(opts.PFs, opts.VFsPerPF)
-	if err != nil {
-		return res, err
 	}
 
 	// cleanups run in reverse order whatever happens

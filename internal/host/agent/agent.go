@@ -84,12 +84,14 @@ func (a *Agent) scan() error {
 	if err != nil {
 		return fmt.Errorf("scan SR-IOV devices under %s: %w", a.cfg.FS.Root(), err)
 	}
-	for _, p := range inv.Problems {
-		a.log.Warn("device spec", "problem", p)
-	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if fmt.Sprint(inv.Problems) != fmt.Sprint(a.inv.Problems) {
+		for _, p := range inv.Problems {
+			a.log.Warn("device spec", "problem", p)
+		}
+	}
 	a.inv = inv
-	a.mu.Unlock()
 	return nil
 }
 
