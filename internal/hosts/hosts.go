@@ -245,7 +245,9 @@ func (s *Service) waitChange(ctx context.Context, host string, rev int64) {
 	ctx, cancel := context.WithTimeout(ctx, maxWait)
 	defer cancel()
 	changed := make(chan struct{}, 1)
-	for _, prefix := range []string{"ports/", "networks/", "servers/", "vfs/" + host + "/"} {
+	// bindings (idx/net-bound), servers and this host's VF claims; not ports/ itself, so the
+	// agent's own status reports do not wake it
+	for _, prefix := range []string{"idx/net-bound/", "servers/", "vfs/" + host + "/"} {
 		go func(prefix string) {
 			for e := range s.st.Watch(ctx, prefix, rev+1) {
 				_ = e

@@ -97,8 +97,18 @@ func wrap(op string, err error) error {
 
 // Get reads one object. It returns ErrNotFound when the key is absent.
 func Get[T any](ctx context.Context, s *Store, key string) (Object[T], error) {
+	return GetAt[T](ctx, s, key, ListOptions{})
+}
+
+
+// GetAt reads one object as of the revision in opts (0: latest).
+func GetAt[T any](ctx context.Context, s *Store, key string, opts ListOptions) (Object[T], error) {
 	var o Object[T]
-	r, err := s.c.Get(ctx, s.full(key), s.readOpts()...)
+	ops := []clientv3.OpOption{}
+	if opts.Rev > 0 {
+		ops = append(ops, clientv3.WithRev(opts.Rev))
+	}
+	r, err := s.c.Get(ctx, s.full(key), s.readOpts(ops...)...)
 	if err != nil {
 		return o, wrap("get "+key, err)
 	}

@@ -50,9 +50,13 @@ type Agent struct {
 	cfg Config
 	log *slog.Logger
 
-	mu  sync.Mutex
-	inv sriov.Inventory
+	mu       sync.Mutex
+	inv      sriov.Inventory
+	lastFull time.Time // last pass that re-read every programmed VF
 }
+
+// resync is how often a pass re-reads VFs already reported ACTIVE (drift from outside).
+const resync = 30 * time.Second
 
 // New checks the configuration and scans the inventory once, so a bad device spec or sysfs root
 // stops the agent at start.
@@ -216,6 +220,10 @@ func (a *Agent) Reconcile(ctx context.Context, w api.HostWork) error {
 	}
 	sort.Slice(ports, func(i, j int) bool { return ports[i].PortID < ports[j].PortID })
 
+	onServer := map[string]bool{}
+	for _, sv := range w.Servers {
+		onServer[sv.ID] = true
+	}
 	// assign VFs first (serially, so one pass never picks a VF twice), then program in parallel
 	type job struct {
 		port  api.HostPort
@@ -247,8 +255,17 @@ func (a *Agent) Reconcile(ctx context.Context, w api.HostWork) error {
 		}
 		return pick, total, used
 	}
+	a.mu.Lock()
+	full := time.Since(a.lastFull) > resync
+	if full {
+		a.lastFull = time.Now()
+	}
+	a.mu.Unlock()
 	for _, p := range ports {
 		if al, ok := byPort[p.PortID]; ok {
+			if p.Status == api.StatusActive && !full && (a.cfg.Hypervisor == nil || !onServer[p.DeviceID]) {
+				continue // served; re-read on the next full pass
+			}
 			s, known := slots[al.PCIAddress]
 			if !known {
 				errs = append(errs, a.report(ctx, p, api.StatusError, "VFGone",
@@ -270,10 +287,6 @@ func (a *Agent) Reconcile(ctx context.Context, w api.HostWork) error {
 		taken[s.vf.PCIAddress] = true
 		jobs = append(jobs, job{port: p, s: s, fresh: true,
 			alloc: api.VFAllocation{Host: a.cfg.Host, PF: s.pf.Name, VFIndex: s.vf.Index, PCIAddress: s.vf.PCIAddress, PortID: p.PortID}})
-	}
-	onServer := map[string]bool{}
-	for _, sv := range w.Servers {
-		onServer[sv.ID] = true
 	}
 	var mu sync.Mutex
 	programmed := map[string]api.VFAllocation{}

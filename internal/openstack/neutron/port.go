@@ -871,30 +871,42 @@ func vfVNIC(t string) bool {
 // HostPorts lists the VF-backed ports bound to host with their network's physical network and
 // VLAN, and the store revision they were read at.
 func (s *Service) HostPorts(ctx context.Context, host string) ([]api.HostPort, int64, error) {
-	ports, rev, err := store.List[api.Port](ctx, s.st, "ports/")
+	// the bound-port index (value: host) narrows the read to ports bound somewhere
+	bound, rev, err := store.List[string](ctx, s.st, "idx/net-bound/")
 	if err != nil {
 		return nil, 0, err
-	}
-	nets, _, err := store.List[api.Network](ctx, s.st, "networks/", store.ListOptions{Rev: rev})
-	if err != nil {
-		return nil, 0, err
-	}
-	byID := make(map[string]*api.Network, len(nets))
-	for i := range nets {
-		byID[nets[i].Value.ID] = &nets[i].Value
 	}
 	out := []api.HostPort{}
-	for _, o := range ports {
-		p := o.Value
-		if p.HostID != host || !vfVNIC(p.VNICType) {
+	nets := map[string]*api.Network{}
+	at := store.ListOptions{Rev: rev}
+	for _, b := range bound {
+		if b.Value != host {
 			continue
 		}
-		hp := api.HostPort{PortID: p.ID, MAC: p.MACAddress, VNICType: p.VNICType, DeviceID: p.DeviceID, Status: p.Status}
-		if n := byID[p.NetworkID]; n != nil {
-			hp.PhysicalNetwork = deref(n.PhysicalNetwork)
-			if n.SegmentationID != nil {
-				hp.VLAN = *n.SegmentationID
+		netID, portID, _ := strings.Cut(strings.TrimPrefix(b.Key, "idx/net-bound/"), "/")
+		po, err := store.GetAt[api.Port](ctx, s.st, portKey(portID), at)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, 0, err
+		}
+		p := po.Value
+		if !vfVNIC(p.VNICType) {
+			continue
+		}
+		n, ok := nets[netID]
+		if !ok {
+			no, err := store.GetAt[api.Network](ctx, s.st, netKey(netID), at)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, 0, err
 			}
+			n = &no.Value
+			nets[netID] = n
+		}
+		hp := api.HostPort{PortID: p.ID, MAC: p.MACAddress, VNICType: p.VNICType, DeviceID: p.DeviceID, Status: p.Status,
+			PhysicalNetwork: deref(n.PhysicalNetwork)}
+		if n.SegmentationID != nil {
+			hp.VLAN = *n.SegmentationID
 		}
 		out = append(out, hp)
 	}
