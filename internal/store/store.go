@@ -100,7 +100,6 @@ func Get[T any](ctx context.Context, s *Store, key string) (Object[T], error) {
 	return GetAt[T](ctx, s, key, ListOptions{})
 }
 
-
 // GetAt reads one object as of the revision in opts (0: latest).
 func GetAt[T any](ctx context.Context, s *Store, key string, opts ListOptions) (Object[T], error) {
 	var o Object[T]
