@@ -282,7 +282,7 @@ func TestTokenValidateRevoke(t *testing.T) {
 	}
 
 	// a second server on the same store trusts the token, until it is revoked
-	second := keystone.New(e.st, keystone.Config{PublicURL: publicURL})
+	second := keystone.New(e.st, keystone.Config{PublicURL: publicURL, Now: e.clock.Now}) // the same clock: a fixed test time
 	req := httptest.NewRequest("GET", "/v3/users", nil)
 	req.Header.Set("X-Auth-Token", other)
 	if _, err := second.Authenticate(req); err != nil {
