@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/vflink/vflink/api"
+	"github.com/vflink/vflink/client"
 )
 
 // newNetworkCmd returns `vflink network`: create, list, show, set and delete networks over the API.
@@ -127,22 +129,7 @@ func newNetworkListCmd(f *apiFlags) *cobra.Command {
 }
 
 func newNetworkShowCmd(f *apiFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NAME|ID",
-		Short: "Show one network",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			n, err := c.FindNetwork(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return printObject(cmd.OutOrStdout(), f.json(), n)
-		},
-	}
+	return newShowCmd(f, "network", (*client.Client).FindNetwork)
 }
 
 func newNetworkSetCmd(f *apiFlags) *cobra.Command {
@@ -200,22 +187,11 @@ func newNetworkSetCmd(f *apiFlags) *cobra.Command {
 }
 
 func newNetworkDeleteCmd(f *apiFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME|ID...",
-		Short: "Delete networks",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			return deleteAll(cmd, "network", args, func(nameOrID string) error {
-				n, err := c.FindNetwork(cmd.Context(), nameOrID)
-				if err != nil {
-					return err
-				}
-				return c.DeleteNetwork(cmd.Context(), n.ID)
-			})
-		},
-	}
+	return newDeleteCmd(f, "network", func(ctx context.Context, c *client.Client, nameOrID string) error {
+		x, err := c.FindNetwork(ctx, nameOrID)
+		if err != nil {
+			return err
+		}
+		return c.DeleteNetwork(ctx, x.ID)
+	})
 }

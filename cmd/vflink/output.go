@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -192,4 +193,40 @@ func ifRevision(cmd *cobra.Command, rev int64) []client.UpdateOption {
 // nothingToSet is the error of a set command given no field flag.
 func nothingToSet(cmd *cobra.Command, flags []string) error {
 	return fmt.Errorf("%s: nothing to set: give at least one of --%s", cmd.CommandPath(), strings.Join(flags, ", --"))
+}
+
+// newShowCmd is `<kind> show NAME|ID` for any resource the client can find by name or ID.
+func newShowCmd[T any](f *apiFlags, kind string, find func(*client.Client, context.Context, string) (*T, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME|ID",
+		Short: "Show one " + kind,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			x, err := find(c, cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return printObject(cmd.OutOrStdout(), f.json(), x)
+		},
+	}
+}
+
+// newDeleteCmd is `<kind> delete NAME|ID...`, reporting each failure.
+func newDeleteCmd(f *apiFlags, kind string, del func(context.Context, *client.Client, string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete NAME|ID...",
+		Short: "Delete " + kind + "s",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			return deleteAll(cmd, kind, args, func(nameOrID string) error { return del(cmd.Context(), c, nameOrID) })
+		},
+	}
 }

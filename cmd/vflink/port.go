@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/vflink/vflink/api"
+	"github.com/vflink/vflink/client"
 )
 
 // newPortCmd returns `vflink port`: create, list, show, set and delete ports over the API.
@@ -245,22 +247,7 @@ func newPortListCmd(f *apiFlags) *cobra.Command {
 }
 
 func newPortShowCmd(f *apiFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NAME|ID",
-		Short: "Show one port",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			p, err := c.FindPort(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return printObject(cmd.OutOrStdout(), f.json(), p)
-		},
-	}
+	return newShowCmd(f, "port", (*client.Client).FindPort)
 }
 
 func newPortSetCmd(f *apiFlags) *cobra.Command {
@@ -336,22 +323,11 @@ func newPortSetCmd(f *apiFlags) *cobra.Command {
 }
 
 func newPortDeleteCmd(f *apiFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME|ID...",
-		Short: "Delete ports",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			return deleteAll(cmd, "port", args, func(nameOrID string) error {
-				p, err := c.FindPort(cmd.Context(), nameOrID)
-				if err != nil {
-					return err
-				}
-				return c.DeletePort(cmd.Context(), p.ID)
-			})
-		},
-	}
+	return newDeleteCmd(f, "port", func(ctx context.Context, c *client.Client, nameOrID string) error {
+		x, err := c.FindPort(ctx, nameOrID)
+		if err != nil {
+			return err
+		}
+		return c.DeletePort(ctx, x.ID)
+	})
 }

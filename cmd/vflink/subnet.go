@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -227,22 +228,7 @@ func nameOr(names map[string]string, id string) string {
 }
 
 func newSubnetShowCmd(f *apiFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "show NAME|ID",
-		Short: "Show one subnet",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			s, err := c.FindSubnet(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return printObject(cmd.OutOrStdout(), f.json(), s)
-		},
-	}
+	return newShowCmd(f, "subnet", (*client.Client).FindSubnet)
 }
 
 func newSubnetSetCmd(f *apiFlags) *cobra.Command {
@@ -302,22 +288,11 @@ func newSubnetSetCmd(f *apiFlags) *cobra.Command {
 }
 
 func newSubnetDeleteCmd(f *apiFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "delete NAME|ID...",
-		Short: "Delete subnets",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			return deleteAll(cmd, "subnet", args, func(nameOrID string) error {
-				s, err := c.FindSubnet(cmd.Context(), nameOrID)
-				if err != nil {
-					return err
-				}
-				return c.DeleteSubnet(cmd.Context(), s.ID)
-			})
-		},
-	}
+	return newDeleteCmd(f, "subnet", func(ctx context.Context, c *client.Client, nameOrID string) error {
+		x, err := c.FindSubnet(ctx, nameOrID)
+		if err != nil {
+			return err
+		}
+		return c.DeleteSubnet(ctx, x.ID)
+	})
 }
