@@ -88,6 +88,8 @@ func (s *Service) writeError(w http.ResponseWriter, err error) {
 		code, msg = ae.code, ae.msg
 	case errors.As(err, &ne):
 		code, msg = ne.Status, ne.Message
+	case errors.Is(err, context.Canceled):
+		code, msg = 499, "the client went away"
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		code, msg = http.StatusServiceUnavailable, "the store is unavailable; retry later"
 	default:
