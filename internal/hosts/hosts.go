@@ -9,6 +9,7 @@
 //
 //	hosts/<name>              api.Host (leased: gone when the agent stops heartbeating)
 //	vfs/<host>/<pci address>  api.VFAllocation
+//	vf-ports/<port>           "<host>/<pci address>": a port holds at most one VF
 package hosts
 
 import (
@@ -55,6 +56,7 @@ func New(st *store.Store, net *neutron.Service, cmp *nova.Service, log *slog.Log
 
 func hostKey(name string) string       { return "hosts/" + name }
 func allocKey(host, pci string) string { return "vfs/" + host + "/" + pci }
+func portVFKey(port string) string      { return "vf-ports/" + port }
 
 var (
 	hostName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -303,13 +305,20 @@ func (s *Service) claimVF(w http.ResponseWriter, r *http.Request) error {
 		return errf(http.StatusBadRequest, "an allocation needs port_id, pf and vf_index >= 0")
 	}
 	a.Host, a.PCIAddress = host, pci
-	_, err := store.Create(r.Context(), s.st, allocKey(host, pci), a)
+	t := s.st.Txn()
+	t.Create(allocKey(host, pci), a)
+	t.Create(portVFKey(a.PortID), host+"/"+pci)
+	_, err := t.Commit(r.Context())
 	var ce *store.ConflictError
 	if errors.As(err, &ce) && ce.Reason == store.Exists {
 		cur, gerr := store.Get[api.VFAllocation](r.Context(), s.st, allocKey(host, pci))
 		if gerr == nil && cur.Value.PortID == a.PortID {
-			writeJSON(w, http.StatusOK, cur.Value)
+			writeJSON(w, http.StatusOK, cur.Value) // the same claim again: an agent repeating itself
 			return nil
+		}
+		if ce.Key == portVFKey(a.PortID) {
+			held, _ := store.Get[string](r.Context(), s.st, portVFKey(a.PortID))
+			return errf(http.StatusConflict, "port %s already holds VF %s", a.PortID, held.Value)
 		}
 		return errf(http.StatusConflict, "VF %s on host %s is already given to port %s", pci, host, cur.Value.PortID)
 	}
@@ -333,7 +342,10 @@ func (s *Service) releaseVF(w http.ResponseWriter, r *http.Request) error {
 	if port != "" && o.Value.PortID != port {
 		return errf(http.StatusConflict, "VF %s on host %s belongs to port %s, not %s", pci, host, o.Value.PortID, port)
 	}
-	if _, err := s.st.Delete(r.Context(), allocKey(host, pci), o.ModRevision); err != nil {
+	t := s.st.Txn()
+	t.Delete(allocKey(host, pci), o.ModRevision)
+	t.Remove(portVFKey(o.Value.PortID))
+	if _, err := t.Commit(r.Context()); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
