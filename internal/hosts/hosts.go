@@ -56,7 +56,7 @@ func New(st *store.Store, net *neutron.Service, cmp *nova.Service, log *slog.Log
 
 func hostKey(name string) string       { return "hosts/" + name }
 func allocKey(host, pci string) string { return "vfs/" + host + "/" + pci }
-func portVFKey(port string) string      { return "vf-ports/" + port }
+func portVFKey(port string) string     { return "vf-ports/" + port }
 
 var (
 	hostName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
