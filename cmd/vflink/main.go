@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string) error {
 		newPortCmd(),
 		newBenchCmd(),
 		newAgentCmd(),
+		newDeviceCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/vflink/vflink/api"
 	"github.com/vflink/vflink/internal/auth"
+	"github.com/vflink/vflink/internal/fabric/devices"
 	"github.com/vflink/vflink/internal/hosts"
 	"github.com/vflink/vflink/internal/openstack/glance"
 	"github.com/vflink/vflink/internal/openstack/keystone"
@@ -154,6 +155,7 @@ func Handler(st *store.Store, authn auth.Authenticator, ncfg neutron.Config, log
 	cmp := nova.New(st, nsvc, img, nova.NewStoreScheduler(st), nova.Config{Logger: log})
 	cmp.Register(mux, "/compute")
 	hosts.New(st, nsvc, cmp, log).Register(mux, "/v1")
+	devices.New(st, log).Register(mux, "/v1")
 	if ks, ok := authn.(*keystone.Service); ok {
 		ks.Register(mux)
 	}

@@ -1,0 +1,317 @@
+// Package devices is the fabric API's device registry (/v1/devices): the switches vflink
+// configures, matched to LLDP neighbors by system name, chassis MAC or management address.
+// Credentials are write-only: stored apart from the device (device-secrets/<name>), never
+// returned in a response and never logged. Status fields belong to the device manager.
+//
+// Keys below the store prefix:
+//
+//	devices/<name>         api.Device (without credentials)
+//	device-secrets/<name>  api.DeviceCredentials
+package devices
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/vflink/vflink/api"
+	"github.com/vflink/vflink/internal/auth"
+	"github.com/vflink/vflink/internal/store"
+)
+
+// Drivers vflink has for devices.
+var Drivers = []string{"junos", "ovs"}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// Service serves /v1/devices.
+type Service struct {
+	st  *store.Store
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New returns the device registry.
+func New(st *store.Store, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Service{st: st, log: log.With("component", "devices"), now: time.Now}
+}
+
+func devKey(name string) string    { return "devices/" + name }
+func secretKey(name string) string { return "device-secrets/" + name }
+
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errf(code int, format string, args ...any) error {
+	return &httpError{code, fmt.Sprintf(format, args...)}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (s *Service) writeError(w http.ResponseWriter, err error) {
+	var he *httpError
+	code, msg := http.StatusInternalServerError, "internal error"
+	switch {
+	case errors.As(err, &he):
+		code, msg = he.code, he.msg
+	case errors.Is(err, store.ErrUnavailable):
+		code, msg = http.StatusServiceUnavailable, "the store is unavailable; retry later"
+	default:
+		s.log.Error("internal error", "err", err)
+	}
+	writeJSON(w, code, map[string]any{"error": map[string]any{"code": code, "message": msg}})
+}
+
+// Register mounts the registry under prefix ("/v1"). Every route needs the admin role.
+func (s *Service) Register(mux *http.ServeMux, prefix string) {
+	h := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
+		method, path, _ := cut(pattern)
+		mux.HandleFunc(method+" "+prefix+path, func(w http.ResponseWriter, r *http.Request) {
+			if c := auth.From(r.Context()); c == nil || !c.IsAdmin() {
+				s.writeError(w, errf(http.StatusForbidden, "devices are managed by admins"))
+				return
+			}
+			if err := f(w, r); err != nil {
+				s.writeError(w, err)
+			}
+		})
+	}
+	h("POST /devices", s.create)
+	h("GET /devices", s.list)
+	h("GET /devices/{name}", s.show)
+	h("PATCH /devices/{name}", s.update)
+	h("DELETE /devices/{name}", s.remove)
+}
+
+func cut(p string) (string, string, bool) {
+	for i := range p {
+		if p[i] == ' ' {
+			return p[:i], p[i+1:], true
+		}
+	}
+	return p, "", false
+}
+
+// request is a create or update body.
+type request struct {
+	Name              *string                `json:"name"`
+	Driver            *string                `json:"driver"`
+	ManagementAddress *string                `json:"management_address"`
+	ChassisMAC        *string                `json:"chassis_mac"`
+	ASN               *int64                 `json:"asn"`
+	PortNameRewrite   *api.PortRewrite       `json:"port_name_rewrite"`
+	Description       *string                `json:"description"`
+	Credentials       *api.DeviceCredentials `json:"credentials"`
+}
+
+func decode(r *http.Request) (request, error) {
+	var body struct {
+		Device *request `json:"device"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return request{}, errf(http.StatusBadRequest, "malformed body: %v (want {\"device\": {...}})", err)
+	}
+	if body.Device == nil {
+		return request{}, errf(http.StatusBadRequest, "want {\"device\": {...}}")
+	}
+	return *body.Device, nil
+}
+
+// apply validates req onto d; every error names the field and value.
+func apply(d *api.Device, req request) error {
+	if req.Driver != nil {
+		ok := false
+		for _, v := range Drivers {
+			ok = ok || v == *req.Driver
+		}
+		if !ok {
+			return errf(http.StatusBadRequest, "driver %q is not known; allowed: junos, ovs", *req.Driver)
+		}
+		d.Driver = *req.Driver
+	}
+	if req.ManagementAddress != nil {
+		host, port, err := net.SplitHostPort(*req.ManagementAddress)
+		if err != nil || host == "" {
+			return errf(http.StatusBadRequest, "management_address %q is not host:port (e.g. 192.0.2.10:830)", *req.ManagementAddress)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return errf(http.StatusBadRequest, "management_address %q: port %q is not 1-65535", *req.ManagementAddress, port)
+		}
+		d.ManagementAddress = *req.ManagementAddress
+	}
+	if req.ChassisMAC != nil {
+		if *req.ChassisMAC == "" {
+			d.ChassisMAC = ""
+		} else if hw, err := net.ParseMAC(*req.ChassisMAC); err != nil || len(hw) != 6 {
+			return errf(http.StatusBadRequest, "chassis_mac %q is not a MAC address like 00:11:22:33:44:55", *req.ChassisMAC)
+		} else {
+			d.ChassisMAC = hw.String()
+		}
+	}
+	if req.ASN != nil {
+		if *req.ASN < 1 || *req.ASN > 4294967295 {
+			return errf(http.StatusBadRequest, "asn %d is out of range 1-4294967295", *req.ASN)
+		}
+		d.ASN = uint32(*req.ASN)
+	}
+	if req.PortNameRewrite != nil {
+		if req.PortNameRewrite.Regex == "" {
+			d.PortNameRewrite = nil
+		} else if _, err := regexp.Compile(req.PortNameRewrite.Regex); err != nil {
+			return errf(http.StatusBadRequest, "port_name_rewrite.regex %q does not compile: %v", req.PortNameRewrite.Regex, err)
+		} else {
+			pr := *req.PortNameRewrite
+			d.PortNameRewrite = &pr
+		}
+	}
+	if req.Description != nil {
+		if len(*req.Description) > 255 {
+			return errf(http.StatusBadRequest, "description is %d bytes; at most 255", len(*req.Description))
+		}
+		d.Description = *req.Description
+	}
+	if req.Credentials != nil && req.Credentials.Username == "" {
+		return errf(http.StatusBadRequest, "credentials.username is required")
+	}
+	return nil
+}
+
+func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
+	req, err := decode(r)
+	if err != nil {
+		return err
+	}
+	if req.Name == nil || !nameRE.MatchString(*req.Name) {
+		n := ""
+		if req.Name != nil {
+			n = *req.Name
+		}
+		return errf(http.StatusBadRequest, "name %q is not valid: want letters, digits, '.', '_', '-' (1-63), e.g. leaf1", n)
+	}
+	if req.Driver == nil || req.ManagementAddress == nil {
+		return errf(http.StatusBadRequest, "a device needs driver (junos, ovs) and management_address")
+	}
+	now := s.now().UTC().Format(time.RFC3339)
+	d := api.Device{Name: *req.Name, CreatedAt: now, UpdatedAt: now}
+	if err := apply(&d, req); err != nil {
+		return err
+	}
+	d.HasCredentials = req.Credentials != nil
+	t := s.st.Txn()
+	t.Create(devKey(d.Name), d)
+	if req.Credentials != nil {
+		t.Put(secretKey(d.Name), *req.Credentials)
+	}
+	_, err = t.Commit(r.Context())
+	var ce *store.ConflictError
+	if errors.As(err, &ce) && ce.Reason == store.Exists {
+		return errf(http.StatusConflict, "device %s exists", d.Name)
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("device created", "device", d.Name, "driver", d.Driver, "address", d.ManagementAddress)
+	writeJSON(w, http.StatusCreated, map[string]any{"device": d})
+	return nil
+}
+
+func (s *Service) list(w http.ResponseWriter, r *http.Request) error {
+	objs, _, err := store.List[api.Device](r.Context(), s.st, "devices/")
+	if err != nil {
+		return err
+	}
+	out := make([]api.Device, len(objs))
+	for i, o := range objs {
+		out[i] = o.Value
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+	return nil
+}
+
+func (s *Service) get(r *http.Request) (store.Object[api.Device], error) {
+	name := r.PathValue("name")
+	o, err := store.Get[api.Device](r.Context(), s.st, devKey(name))
+	if errors.Is(err, store.ErrNotFound) {
+		return o, errf(http.StatusNotFound, "device %s does not exist", name)
+	}
+	return o, err
+}
+
+func (s *Service) show(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.get(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"device": o.Value})
+	return nil
+}
+
+func (s *Service) update(w http.ResponseWriter, r *http.Request) error {
+	req, err := decode(r)
+	if err != nil {
+		return err
+	}
+	if req.Name != nil && *req.Name != r.PathValue("name") {
+		return errf(http.StatusBadRequest, "a device cannot be renamed (%q → %q); delete and create it", r.PathValue("name"), *req.Name)
+	}
+	for attempt := 0; attempt < 16; attempt++ {
+		o, err := s.get(r)
+		if err != nil {
+			return err
+		}
+		d := o.Value
+		if err := apply(&d, req); err != nil {
+			return err
+		}
+		d.UpdatedAt = s.now().UTC().Format(time.RFC3339)
+		t := s.st.Txn()
+		if req.Credentials != nil {
+			d.HasCredentials = true
+			t.Put(secretKey(d.Name), *req.Credentials)
+		}
+		t.Update(devKey(d.Name), d, o.ModRevision)
+		if _, err := t.Commit(r.Context()); errors.Is(err, store.ErrConflict) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"device": d})
+		return nil
+	}
+	return errf(http.StatusConflict, "device %s changed concurrently too often; retry", r.PathValue("name"))
+}
+
+func (s *Service) remove(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.get(r)
+	if err != nil {
+		return err
+	}
+	t := s.st.Txn()
+	t.Delete(devKey(o.Value.Name), o.ModRevision)
+	t.Remove(secretKey(o.Value.Name))
+	if _, err := t.Commit(r.Context()); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
