@@ -17,7 +17,9 @@ func newDeviceCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "device", Short: "Switches vflink configures (fabric API /v1/devices)"}
 	f := addAPIFlags(cmd)
 	cmd.AddCommand(newDeviceCreateCmd(f), newDeviceListCmd(f),
-		newShowCmd(f, "device", func(c *client.Client, ctx context.Context, name string) (*api.Device, error) { return c.Device(ctx, name) }),
+		newShowCmd(f, "device", func(c *client.Client, ctx context.Context, name string) (*api.Device, error) {
+			return c.Device(ctx, name)
+		}),
 		newDeleteCmd(f, "device", func(ctx context.Context, c *client.Client, name string) error { return c.DeleteDevice(ctx, name) }))
 	return cmd
 }
