@@ -38,3 +38,34 @@ type DeviceStatus struct {
 	LastCommitRevision string `json:"last_commit_revision,omitempty"`
 	LastError          string `json:"last_error,omitempty"`
 }
+
+// LLDPLink is what a host's PF hears from the switch port it is cabled to.
+type LLDPLink struct {
+	SwitchName       string `json:"switch_name"`
+	ChassisID        string `json:"chassis_id"`
+	ChassisIDSubtype string `json:"chassis_id_subtype"`
+	PortID           string `json:"port_id"`
+	PortIDSubtype    string `json:"port_id_subtype"`
+	PortDescription  string `json:"port_description"`
+	MgmtAddress      string `json:"management_address,omitempty"`
+	LastSeen         string `json:"last_seen"`
+}
+
+// Attachment is one thing a switch must carry for vflink: a network's VLAN on an interface or on
+// a port group (LAG, or ESI-LAG across switches) of interfaces.
+type Attachment struct {
+	Device    string   `json:"device"`
+	Interface string   `json:"interface"`            // "" for a port group
+	PortGroup []Member `json:"port_group,omitempty"` // all members, on every device of the group
+	NetworkID string   `json:"network_id"`
+	VNI       int      `json:"vni"`
+	VLAN      int      `json:"vlan"`
+	Native    bool     `json:"native"` // untagged on the interface
+	Ports     []string `json:"ports"`  // the VF ports that need it
+}
+
+// Member is one (device, interface) of a port group.
+type Member struct {
+	Device    string `json:"device"`
+	Interface string `json:"interface"`
+}

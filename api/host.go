@@ -16,4 +16,6 @@ type PF struct {
 	TotalVFs        int    `json:"total_vfs"`
 	NumVFs          int    `json:"num_vfs"`
 	NUMANode        int    `json:"numa_node"`
+	// Link is the PF's LLDP neighbor, nil until one is heard (or after it expired).
+	Link *LLDPLink `json:"link,omitempty"`
 }
