@@ -13,6 +13,7 @@ import (
 	"github.com/vflink/vflink/client"
 	"github.com/vflink/vflink/internal/host/agent"
 	"github.com/vflink/vflink/internal/host/hypervisor"
+	"github.com/vflink/vflink/internal/host/lldp"
 	"github.com/vflink/vflink/internal/host/sriov"
 )
 
@@ -23,10 +24,11 @@ type agentConfig struct {
 	NIC        string          `json:"nic"`        // "netlink"
 	Hypervisor string          `json:"hypervisor"` // "none" or "libvirt"
 	LibvirtURI string          `json:"libvirt_uri"`
+	LLDP       string          `json:"lldp"` // "auto" (lldpd when it runs, else native), "none"
 }
 
 func loadAgentConfig(path string) (agentConfig, []sriov.DeviceSpec, error) {
-	cfg := agentConfig{SysfsRoot: "/sys", NIC: "netlink", Hypervisor: "none", LibvirtURI: "qemu:///system"}
+	cfg := agentConfig{SysfsRoot: "/sys", NIC: "netlink", Hypervisor: "none", LibvirtURI: "qemu:///system", LLDP: "auto"}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, nil, fmt.Errorf("read agent config: %w", err)
@@ -39,6 +41,9 @@ func loadAgentConfig(path string) (agentConfig, []sriov.DeviceSpec, error) {
 	specs, err := sriov.ParseDeviceSpecs(cfg.DeviceSpec)
 	if err != nil {
 		return cfg, nil, fmt.Errorf("agent config %s: %w", path, err)
+	}
+	if cfg.LLDP != "auto" && cfg.LLDP != "none" {
+		return cfg, nil, fmt.Errorf("agent config %s: lldp %q is not known; allowed: auto, none", path, cfg.LLDP)
 	}
 	if cfg.NIC != "netlink" {
 		return cfg, nil, fmt.Errorf("agent config %s: nic %q is not known; allowed: netlink", path, cfg.NIC)
@@ -88,8 +93,23 @@ func newAgentCmd() *cobra.Command {
 			default:
 				return fmt.Errorf("agent config: hypervisor %q is not known; allowed: none, libvirt", cfg.Hypervisor)
 			}
-			a, err := agent.New(agent.Config{Host: host, Specs: specs, FS: sriov.NewFS(cfg.SysfsRoot), NIC: sriov.NewNetlink(nil),
-				Client: c, Hypervisor: hv, Logger: log})
+			fs := sriov.NewFS(cfg.SysfsRoot)
+			var src lldp.Runner
+			if cfg.LLDP == "auto" {
+				inv, err := fs.Scan(specs)
+				if err != nil {
+					return err
+				}
+				var pfs []string
+				for _, pf := range inv.PFs {
+					pfs = append(pfs, pf.Name)
+				}
+				if src, err = lldp.Auto(cmd.Context(), &lldp.Lldpd{}, pfs, log); err != nil {
+					return fmt.Errorf("lldp: %w (set \"lldp\": \"none\" in the config to run without)", err)
+				}
+			}
+			a, err := agent.New(agent.Config{Host: host, Specs: specs, FS: fs, NIC: sriov.NewNetlink(nil),
+				Client: c, Hypervisor: hv, LLDP: src, Logger: log})
 			if err != nil {
 				return err
 			}
@@ -128,7 +148,18 @@ func newFindMACCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("find %s: %w", mac, err)
 			}
-			out := map[string]any{"host": host, "pf": m.PF, "pf_pci_address": m.PFPCIAddress, "vf": m.VFIndex,
+			sw, sport := "", ""
+			lld := &lldp.Lldpd{}
+			if lld.Running(cmd.Context()) {
+				if ns, err := lld.Neighbors(cmd.Context()); err == nil {
+					for _, n := range ns {
+						if n.Interface == m.PF {
+							sw, sport = n.SystemName, n.SwitchPort()
+						}
+					}
+				}
+			}
+			out := map[string]any{"host": host, "switch": sw, "switch_port": sport, "pf": m.PF, "pf_pci_address": m.PFPCIAddress, "vf": m.VFIndex,
 				"vf_pci_address": m.VFPCIAddress, "mac": mac.String(), "vlan": m.VLAN, "spoof_check": m.SpoofCheck, "trust": m.Trust, "link_state": m.LinkState}
 			w := cmd.OutOrStdout()
 			if asJSON {
@@ -139,6 +170,11 @@ func newFindMACCmd() *cobra.Command {
 			onoff := map[bool]string{true: "on", false: "off"}
 			fmt.Fprintf(w, "host %s pf %s (%s) vf %d (%s): MAC %s, vlan %d, spoof checking %s, trust %s, link-state %s\n",
 				host, m.PF, m.PFPCIAddress, m.VFIndex, m.VFPCIAddress, mac, m.VLAN, onoff[m.SpoofCheck], onoff[m.Trust], m.LinkState)
+			if sw == "" {
+				fmt.Fprintf(w, "switch: unknown (lldpd is not running or hears no neighbor on %s)\n", m.PF)
+			} else {
+				fmt.Fprintf(w, "switch %s port %s\n", sw, sport)
+			}
 			return nil
 		},
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/vflink/vflink/api"
 	"github.com/vflink/vflink/client"
 	"github.com/vflink/vflink/internal/host/hypervisor"
+	"github.com/vflink/vflink/internal/host/lldp"
 	"github.com/vflink/vflink/internal/host/sriov"
 )
 
@@ -39,6 +40,8 @@ type Config struct {
 	// their VF is programmed).
 	Hypervisor hypervisor.Hypervisor
 	Logger     *slog.Logger
+	// LLDP reports the PFs' switch ports (lldp.Auto picks lldpd or the native listener); nil: none.
+	LLDP lldp.Runner
 	// Heartbeat is how often the host is re-registered and sysfs rescanned (default 5 s).
 	Heartbeat time.Duration
 	// Workers bounds the ports programmed at once (default 16).
@@ -50,9 +53,11 @@ type Agent struct {
 	cfg Config
 	log *slog.Logger
 
-	mu       sync.Mutex
-	inv      sriov.Inventory
-	lastFull time.Time // last pass that re-read every programmed VF
+	mu          sync.Mutex
+	inv         sriov.Inventory
+	lastFull    time.Time                // last pass that re-read every programmed VF
+	links       map[string]*api.LLDPLink // PF → its LLDP neighbor
+	linkChanged chan struct{}
 }
 
 // resync is how often a pass re-reads VFs already reported ACTIVE (drift from outside).
@@ -76,7 +81,8 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = 16
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "host", cfg.Host)}
+	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "host", cfg.Host),
+		links: map[string]*api.LLDPLink{}, linkChanged: make(chan struct{}, 1)}
 	if err := a.scan(); err != nil {
 		return nil, err
 	}
@@ -108,9 +114,12 @@ func (a *Agent) inventory() sriov.Inventory {
 // HostRecord is the host as registered with the controller.
 func (a *Agent) HostRecord() api.Host {
 	h := api.Host{Name: a.cfg.Host}
-	for _, pf := range a.inventory().PFs {
+	inv := a.inventory()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, pf := range inv.PFs {
 		h.PFs = append(h.PFs, api.PF{Name: pf.Name, PCIAddress: pf.PCIAddress, MAC: pf.MAC, PhysicalNetwork: pf.PhysicalNetwork,
-			TotalVFs: pf.TotalVFs, NumVFs: len(pf.VFs), NUMANode: pf.NUMANode})
+			TotalVFs: pf.TotalVFs, NumVFs: len(pf.VFs), NUMANode: pf.NUMANode, Link: a.links[pf.Name]})
 	}
 	return h
 }
@@ -127,9 +136,45 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.heartbeat(ctx)
 	}()
+	if a.cfg.LLDP != nil {
+		var pfs []string
+		for _, pf := range a.inventory().PFs {
+			pfs = append(pfs, pf.Name)
+		}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := a.cfg.LLDP.Run(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("lldp", "err", err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			lldp.Watch(ctx, a.cfg.LLDP, pfs, time.Second, a.SetLink, a.log)
+		}()
+	}
 	err := a.workLoop(ctx)
 	wg.Wait()
 	return err
+}
+
+// SetLink records a PF's LLDP neighbor (nil: gone) and re-registers the host at once.
+func (a *Agent) SetLink(pf string, n *lldp.Neighbor) {
+	a.mu.Lock()
+	if n == nil {
+		delete(a.links, pf)
+		a.log.Warn("lldp neighbor expired", "pf", pf)
+	} else {
+		a.links[pf] = &api.LLDPLink{SwitchName: n.SystemName, ChassisID: n.ChassisID, ChassisIDSubtype: n.ChassisIDSubtype,
+			PortID: n.PortID, PortIDSubtype: n.PortIDSubtype, PortDescription: n.PortDescription, MgmtAddress: n.MgmtAddress,
+			LastSeen: n.LastSeen.UTC().Format(time.RFC3339)}
+		a.log.Info("lldp neighbor", "pf", pf, "switch", n.SystemName, "port", n.SwitchPort())
+	}
+	a.mu.Unlock()
+	select {
+	case a.linkChanged <- struct{}{}:
+	default:
+	}
 }
 
 func (a *Agent) heartbeat(ctx context.Context) {
@@ -140,6 +185,7 @@ func (a *Agent) heartbeat(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-a.linkChanged:
 		}
 		if err := a.scan(); err != nil {
 			a.log.Error("rescan", "err", err)
