@@ -22,6 +22,7 @@ import (
 
 	"github.com/vflink/vflink/api"
 	"github.com/vflink/vflink/internal/auth"
+	"github.com/vflink/vflink/internal/fabric/binder"
 	"github.com/vflink/vflink/internal/fabric/devices"
 	"github.com/vflink/vflink/internal/hosts"
 	"github.com/vflink/vflink/internal/openstack/glance"
@@ -105,7 +106,16 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	h := Handler(st, authn, neutron.Config{VLANRanges: ranges, BaseMAC: base, Logger: log}, log)
+	ncfg := neutron.Config{VLANRanges: ranges, BaseMAC: base, Logger: log}
+	h := Handler(st, authn, ncfg, log)
+	// the binder runs until the HTTP server has stopped, and stops before the store closes
+	bctx, stopBinder := context.WithCancel(context.Background())
+	binderDone := make(chan struct{})
+	go func() {
+		defer close(binderDone)
+		binder.NewController(st, neutron.New(st, ncfg), log).Run(bctx)
+	}()
+	defer func() { stopBinder(); <-binderDone }()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	log.Info("vflink server listening", "addr", ln.Addr().String(), "physnets", ranges.String())
 	if cfg.Ready != nil {

@@ -2,6 +2,7 @@ package neutron
 
 import (
 	"context"
+	"io"
 	"encoding/json"
 	"errors"
 	"net"
@@ -478,21 +479,34 @@ func canUseNetwork(c *auth.Context, n *api.Network) bool {
 }
 
 func (s *Service) createPort(w http.ResponseWriter, r *http.Request) error {
-	c := caller(r)
-	a, err := decodeBody(r.Body, "port")
+	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		return err
+	}
+	p, err := s.CreatePort(r.Context(), caller(r), b)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"port": p})
+	return nil
+}
+
+// CreatePort creates a port from a Neutron create body ({"port": {...}}) on behalf of c.
+func (s *Service) CreatePort(ctx context.Context, c *auth.Context, body []byte) (api.Port, error) {
+	a, err := parseBody(body, "port")
+	if err != nil {
+		return api.Port{}, err
 	}
 	req, err := decodePort(a, true)
 	if err != nil {
-		return err
+		return api.Port{}, err
 	}
 	proj, err := owner(c, a)
 	if err != nil {
-		return err
+		return api.Port{}, err
 	}
 	if err := a.rest(); err != nil {
-		return err
+		return api.Port{}, err
 	}
 	now := s.now()
 	p := api.Port{
@@ -503,9 +517,9 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request) error {
 	req.applyTo(&p)
 	al := newAllocation()
 	mac := req.mac
-	err = retry(r.Context(), func(attempt int) error {
+	err = retry(ctx, func(attempt int) error {
 		st := s.view(attempt)
-		no, err := s.visibleNetworkIn(r.Context(), st, c, req.networkID)
+		no, err := s.visibleNetworkIn(ctx, st, c, req.networkID)
 		if err != nil {
 			return err
 		}
@@ -515,11 +529,11 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request) error {
 		if !req.portSecOK {
 			p.PortSecurityEnabled = no.Value.PortSecurityEnabled
 		}
-		subs, err := s.netSubnets(r.Context(), st, req.networkID)
+		subs, err := s.netSubnets(ctx, st, req.networkID)
 		if err != nil {
 			return err
 		}
-		plan, err := s.planIPs(r.Context(), al, &no.Value, subs, req, nil)
+		plan, err := s.planIPs(ctx, al, &no.Value, subs, req, nil)
 		if err != nil {
 			return err
 		}
@@ -542,7 +556,7 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request) error {
 		if p.HostID != "" {
 			t.Create("idx/net-bound/"+req.networkID+"/"+p.ID, p.HostID)
 		}
-		_, err = t.Commit(r.Context())
+		_, err = t.Commit(ctx)
 		var ce *store.ConflictError
 		if errors.As(err, &ce) {
 			if e := portConflict(ce, plan, al, req.networkID, mac, req.macOK); e != nil {
@@ -552,11 +566,10 @@ func (s *Service) createPort(w http.ResponseWriter, r *http.Request) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return api.Port{}, err
 	}
 	s.log.Debug("port created", "port", p.ID, "network", p.NetworkID, "mac", p.MACAddress)
-	writeJSON(w, http.StatusCreated, map[string]any{"port": normPort(p)})
-	return nil
+	return normPort(p), nil
 }
 
 func normPort(p api.Port) api.Port {
@@ -792,10 +805,17 @@ func (s *Service) changePort(ctx context.Context, c *auth.Context, id string, re
 }
 
 func (s *Service) deletePort(w http.ResponseWriter, r *http.Request) error {
-	c := caller(r)
-	id := r.PathValue("id")
-	err := retry(r.Context(), func(int) error {
-		o, err := s.visiblePort(r.Context(), c, id)
+	if err := s.DeletePort(r.Context(), caller(r), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// DeletePort deletes a port the caller may see, with its MAC, IP and index keys.
+func (s *Service) DeletePort(ctx context.Context, c *auth.Context, id string) error {
+	return retry(ctx, func(int) error {
+		o, err := s.visiblePort(ctx, c, id)
 		if err != nil {
 			return err
 		}
@@ -810,14 +830,33 @@ func (s *Service) deletePort(w http.ResponseWriter, r *http.Request) error {
 				t.Remove(ipKey(f.SubnetID, ip))
 			}
 		}
-		_, err = t.Commit(r.Context())
+		_, err = t.Commit(ctx)
 		return err
 	})
-	if err != nil {
+}
+
+// SetCondition records one condition on a port (by type) without touching its status; an
+// unchanged condition writes nothing.
+func (s *Service) SetCondition(ctx context.Context, id string, c api.Condition) error {
+	return retry(ctx, func(int) error {
+		o, err := store.Get[api.Port](ctx, s.st, portKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		p := o.Value
+		for _, old := range p.Conditions {
+			if old.Type == c.Type && old.Status == c.Status && old.Reason == c.Reason && old.Message == c.Message {
+				return nil
+			}
+		}
+		p.Conditions = setCondition(p.Conditions, c, s.now())
+		p.RevisionNumber++
+		p.UpdatedAt = s.now()
+		_, err = store.Update(ctx, s.st, portKey(id), p, o.ModRevision)
 		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	})
 }
 
 func portField(p *api.Port, f string) ([]string, bool) {
