@@ -38,8 +38,8 @@ func NewController(st *store.Store, net *neutron.Service, log *slog.Logger) *Con
 
 var admin = &auth.Context{UserID: "vflink-binder", Roles: []string{"admin"}}
 
-// Run leads, then syncs on every change of ports, hosts, VF claims, devices and networks (a burst
-// coalesces into one sync) and every 30 s, until ctx ends.
+// Run leads, then syncs on every change of port bindings, hosts, VF claims, devices and networks
+// (a burst coalesces into one sync) and every 30 s, until ctx ends.
 func (c *Controller) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		lctx, resign, err := c.st.Lead(ctx, "binder", 10*time.Second)
@@ -65,7 +65,9 @@ func (c *Controller) loop(ctx context.Context) {
 		default:
 		}
 	}
-	for _, p := range []string{"ports/", "hosts/", "vfs/", "devices/", "networks/"} {
+	// bindings (idx/net-bound), links, VF claims, devices and networks; not ports/ itself, whose
+	// status churn (and every unbound port create) does not change what switches carry
+	for _, p := range []string{"idx/net-bound/", "hosts/", "vfs/", "devices/", "networks/"} {
 		go func(p string) {
 			for e := range c.st.Watch(ctx, p, 0) {
 				if e.Err != nil {
@@ -85,7 +87,7 @@ func (c *Controller) loop(ctx context.Context) {
 		case <-trigger:
 		case <-tick.C:
 		}
-		time.Sleep(20 * time.Millisecond) // let a burst land, then sync once
+		time.Sleep(100 * time.Millisecond) // let a burst land, then sync once
 		select {
 		case <-trigger:
 		default:
@@ -243,6 +245,9 @@ func (c *Controller) Sync(ctx context.Context) (Result, error) {
 		}
 	}
 	for _, p := range res.Problems {
+		if p.Reason == "NoVF" || p.Reason == "NoVLAN" {
+			continue // the agent's VFProgrammed (or the binding) already says why; no link to look for yet
+		}
 		cond := api.Condition{Type: CondLinkDiscovered, Status: "False", Reason: p.Reason, Message: p.Message}
 		if err := c.net.SetCondition(ctx, p.PortID, cond); err != nil {
 			errs = append(errs, err.Error())

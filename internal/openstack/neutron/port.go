@@ -2,9 +2,9 @@ package neutron
 
 import (
 	"context"
-	"io"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -333,11 +333,14 @@ func (s *Service) view(attempt int) *store.Store {
 	return s.st
 }
 
-// netSubnets reads the subnets of a network.
-func (s *Service) netSubnets(ctx context.Context, st *store.Store, netID string) ([]store.Object[api.Subnet], error) {
-	ids, err := s.subnetIDsIn(ctx, st, netID)
+// netSubnets reads the subnets of a network and the revision of that read. A writer that relies
+// on the list being complete adds PrefixUnchangedSince("idx/net-subnets/<net>/", rev), so a
+// stale (serializable) read that missed a new subnet fails its compare instead of silently
+// allocating no address.
+func (s *Service) netSubnets(ctx context.Context, st *store.Store, netID string) ([]store.Object[api.Subnet], int64, error) {
+	ids, rev, err := st.Keys(ctx, "idx/net-subnets/"+netID+"/")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]store.Object[api.Subnet], 0, len(ids))
 	for _, id := range ids {
@@ -346,11 +349,11 @@ func (s *Service) netSubnets(ctx context.Context, st *store.Store, netID string)
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out = append(out, o)
 	}
-	return out, nil
+	return out, rev, nil
 }
 
 // plannedIP is one address the transaction will reserve.
@@ -529,7 +532,7 @@ func (s *Service) CreatePort(ctx context.Context, c *auth.Context, body []byte) 
 		if !req.portSecOK {
 			p.PortSecurityEnabled = no.Value.PortSecurityEnabled
 		}
-		subs, err := s.netSubnets(ctx, st, req.networkID)
+		subs, subsRev, err := s.netSubnets(ctx, st, req.networkID)
 		if err != nil {
 			return err
 		}
@@ -544,6 +547,7 @@ func (s *Service) CreatePort(ctx context.Context, c *auth.Context, body []byte) 
 		p.FixedIPs = make([]api.FixedIP, len(plan))
 		t := s.st.Txn()
 		t.Unchanged(netKey(req.networkID), no.ModRevision)
+		t.PrefixUnchangedSince("idx/net-subnets/"+req.networkID+"/", subsRev)
 		for i, pl := range plan {
 			p.FixedIPs[i] = api.FixedIP{SubnetID: pl.subnet.Value.ID, IPAddress: pl.ip.String()}
 			t.Unchanged(subnetKey(pl.subnet.Value.ID), pl.subnet.ModRevision)
@@ -745,10 +749,11 @@ func (s *Service) changePort(ctx context.Context, c *auth.Context, id string, re
 					keep[ip] = f.SubnetID
 				}
 			}
-			subs, err := s.netSubnets(ctx, s.st, old.NetworkID)
+			subs, subsRev, err := s.netSubnets(ctx, s.st, old.NetworkID)
 			if err != nil {
 				return err
 			}
+			t.PrefixUnchangedSince("idx/net-subnets/"+old.NetworkID+"/", subsRev)
 			// addresses the port keeps are requested explicitly and not reserved again
 			if plan, err = s.planIPs(ctx, al, &no.Value, subs, req, keep); err != nil {
 				return err
