@@ -61,7 +61,10 @@ type Attachment struct {
 	VNI       int      `json:"vni"`
 	VLAN      int      `json:"vlan"`
 	Native    bool     `json:"native"` // untagged on the interface
-	Ports     []string `json:"ports"`  // the VF ports that need it
+	Ports     []string `json:"ports"`  // the ports that need it (VF ports, or a manual device port)
+	// Manual is set for an attachment a user asked for with a baremetal port carrying
+	// local_link_information (the seed's manual step 5), for hosts without an agent.
+	Manual bool `json:"manual,omitempty"`
 }
 
 // Member is one (device, interface) of a port group.

@@ -116,6 +116,11 @@ func TestOpenstackCLIKeystone(t *testing.T) {
 	}
 	must(admin, "port", "create", "--network", "NET", "--vnic-type", "baremetal", "--binding-profile",
 		`{"local_link_information": [{"switch_info": "leaf1", "port_id": "xe-0/0/3"}]}`, "--no-fixed-ip", "DEVPORT")
+	must(admin, "port", "create", "--network", "NET", "--vnic-type", "baremetal", "--device-owner", "vflink:device-port", "--no-fixed-ip", "DERIVED")
+	if got := must(admin, "port", "list", "--device-owner", "vflink:device-port", "-f", "value", "-c", "Name"); got != "DERIVED" {
+		t.Fatalf("port list --device-owner vflink:device-port: got %q, want DERIVED", got)
+	}
+	must(admin, "port", "delete", "DERIVED")
 	if out, err := run(admin, "network", "delete", "NET"); err == nil {
 		t.Fatalf("network with ports deleted: %s", out)
 	}

@@ -85,13 +85,34 @@ func Derive(s Snapshot) Result {
 	}
 	att := map[string]*api.Attachment{}
 	add := func(a api.Attachment, port string) {
-		k := fmt.Sprintf("%s|%s|%s|%d", a.Device, a.Interface, memberKey(a.PortGroup), a.VLAN)
+		k := fmt.Sprintf("%s|%s|%s|%d|%t", a.Device, a.Interface, memberKey(a.PortGroup), a.VLAN, a.Manual)
 		if cur, ok := att[k]; ok {
 			cur.Ports = append(cur.Ports, port)
 			return
 		}
 		a.Ports = []string{port}
 		att[k] = &a
+	}
+	for _, p := range s.Ports {
+		if p.VNICType != api.VNICBaremetal || p.DeviceOwner == api.DeviceOwnerDevicePort {
+			continue
+		}
+		ms, prob := manualMembers(s, p)
+		if prob != nil {
+			res.Problems = append(res.Problems, *prob)
+			continue
+		}
+		if len(ms) == 0 {
+			continue
+		}
+		n := s.Networks[p.NetworkID]
+		for _, m := range ms {
+			a := api.Attachment{Device: m.Device, Interface: m.Interface, NetworkID: n.ID, VNI: n.VNID, VLAN: *n.SegmentationID, Manual: true}
+			if len(ms) > 1 {
+				a.Interface, a.PortGroup = "", ms
+			}
+			add(a, p.ID)
+		}
 	}
 	for _, ep := range single {
 		add(api.Attachment{Device: ep.device, Interface: ep.iface, NetworkID: ep.networkID, VNI: ep.vni, VLAN: ep.vlan}, ep.port.ID)
@@ -166,6 +187,34 @@ func dedupe(s []string) []string {
 
 func vfBacked(t string) bool {
 	return t == api.VNICDirect || t == api.VNICMacvtap || t == api.VNICDirectPhysical
+}
+
+// manualMembers reads a manual device port's local_link_information: each entry names a
+// registered device (switch_info, or switch_id as its chassis MAC) and an interface (port_id).
+func manualMembers(s Snapshot, p api.Port) ([]api.Member, *Problem) {
+	raw, ok := p.Profile["local_link_information"].([]any)
+	if !ok || len(raw) == 0 {
+		return nil, nil
+	}
+	n, ok := s.Networks[p.NetworkID]
+	if !ok || n.SegmentationID == nil || n.PhysicalNetwork == nil {
+		return nil, &Problem{PortID: p.ID, Reason: "NoVLAN", Message: fmt.Sprintf("network %s of device port %s has no physical network and VLAN", p.NetworkID, p.ID)}
+	}
+	var ms []api.Member
+	for i, e := range raw {
+		m, _ := e.(map[string]any)
+		info, _ := m["switch_info"].(string)
+		id, _ := m["switch_id"].(string)
+		port, _ := m["port_id"].(string)
+		dev := matchDevice(s.Devices, &api.LLDPLink{SwitchName: info, ChassisID: id})
+		if dev == nil || port == "" {
+			return nil, &Problem{PortID: p.ID, Reason: "UnknownSwitch", Message: fmt.Sprintf(
+				"local_link_information[%d] of port %s names switch %q (switch_id %q) port %q: want a registered device and a port_id", i, p.ID, info, id, port)}
+		}
+		ms = append(ms, api.Member{Device: dev.Name, Interface: port})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Device+ms[i].Interface < ms[j].Device+ms[j].Interface })
+	return ms, nil
 }
 
 // locate finds where a bound VF port meets the fabric.

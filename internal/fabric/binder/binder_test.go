@@ -90,6 +90,23 @@ func TestDerive(t *testing.T) {
 			},
 			want: []api.Attachment{{Device: "leaf1", Interface: "et-0/0/3", NetworkID: "blue", VNI: 5, VLAN: 15, Ports: []string{"p1"}}},
 		},
+		{
+			name: "manual step 5: a baremetal port with local_link_information drives the same attachment",
+			ports: []api.Port{
+				{ID: "d1", NetworkID: "blue", VNICType: api.VNICBaremetal, Profile: map[string]any{"local_link_information": []any{
+					map[string]any{"switch_info": "leaf1", "port_id": "xe-0/0/5"}}}},
+				{ID: "d2", NetworkID: "blue", VNICType: api.VNICBaremetal, Profile: map[string]any{"local_link_information": []any{
+					map[string]any{"switch_info": "nope", "port_id": "xe-0/0/5"}}}},
+				{ID: "d3", NetworkID: "blue", VNICType: api.VNICBaremetal, Profile: map[string]any{"local_link_information": []any{
+					map[string]any{"switch_id": "00:11:22:33:44:02", "port_id": "xe-0/0/1"}, map[string]any{"switch_info": "leaf1", "port_id": "xe-0/0/1"}}}},
+			},
+			want: []api.Attachment{
+				{Device: "leaf1", PortGroup: []api.Member{{Device: "leaf1", Interface: "xe-0/0/1"}, {Device: "sw-b", Interface: "xe-0/0/1"}}, NetworkID: "blue", VNI: 5, VLAN: 15, Ports: []string{"d3"}, Manual: true},
+				{Device: "leaf1", Interface: "xe-0/0/5", NetworkID: "blue", VNI: 5, VLAN: 15, Ports: []string{"d1"}, Manual: true},
+				{Device: "sw-b", PortGroup: []api.Member{{Device: "leaf1", Interface: "xe-0/0/1"}, {Device: "sw-b", Interface: "xe-0/0/1"}}, NetworkID: "blue", VNI: 5, VLAN: 15, Ports: []string{"d3"}, Manual: true},
+			},
+			problems: []string{"d2 UnknownSwitch"},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -160,6 +160,9 @@ func (c *Controller) Sync(ctx context.Context) (Result, error) {
 	}
 	want := map[string]devicePort{}
 	for _, a := range res.Attachments {
+		if a.Manual {
+			continue // the user's own device port stands for it
+		}
 		n := snap.Networks[a.NetworkID]
 		members := a.PortGroup
 		if len(members) == 0 {
