@@ -16,7 +16,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,10 +25,10 @@ import (
 	"time"
 
 	"github.com/vflink/vflink/api"
-	"github.com/vflink/vflink/internal/auth"
 	"github.com/vflink/vflink/internal/openstack/neutron"
 	"github.com/vflink/vflink/internal/openstack/nova"
 	"github.com/vflink/vflink/internal/store"
+	"github.com/vflink/vflink/internal/vflinkapi"
 )
 
 // TTL is how long a host stays registered after its last heartbeat.
@@ -63,60 +62,15 @@ var (
 	pciAddr  = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
 )
 
-// apiError is an error with its HTTP status; it leaves as {"error": {"code", "message"}}.
-type apiError struct {
-	code int
-	msg  string
-}
-
-func (e *apiError) Error() string { return e.msg }
-
-func errf(code int, format string, args ...any) error {
-	return &apiError{code, fmt.Sprintf(format, args...)}
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
-func (s *Service) writeError(w http.ResponseWriter, err error) {
-	var ae *apiError
-	var ne *neutron.Error
-	code, msg := http.StatusInternalServerError, "internal error"
-	switch {
-	case errors.As(err, &ae):
-		code, msg = ae.code, ae.msg
-	case errors.As(err, &ne):
-		code, msg = ne.Status, ne.Message
-	case errors.Is(err, context.Canceled):
-		code, msg = 499, "the client went away"
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		code, msg = http.StatusServiceUnavailable, "the store is unavailable; retry later"
-	default:
-		s.log.Error("internal error", "err", err)
-	}
-	writeJSON(w, code, map[string]any{"error": map[string]any{"code": code, "message": msg}})
-}
-
 // Register mounts the agent API under prefix (e.g. "/v1"). Agents authenticate as a service
 // user with the admin role.
 func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
-		method, path, _ := stringsCut(pattern)
-		mux.HandleFunc(method+" "+prefix+path, func(w http.ResponseWriter, r *http.Request) {
-			if c := auth.From(r.Context()); c == nil || !c.IsAdmin() {
-				s.writeError(w, errf(http.StatusForbidden, "the host API needs the admin role (a service user)"))
-				return
-			}
+		vflinkapi.HandleAdmin(mux, s.log, prefix, pattern, func(w http.ResponseWriter, r *http.Request) error {
 			if name := r.PathValue("host"); name != "" && !hostName.MatchString(name) {
-				s.writeError(w, errf(http.StatusBadRequest, "host name %q is not valid: want letters, digits, '.', '_', '-' (at most 63)", name))
-				return
+				return vflinkapi.Errorf(http.StatusBadRequest, "host name %q is not valid: want letters, digits, '.', '_', '-' (at most 63)", name)
 			}
-			if err := f(w, r); err != nil {
-				s.writeError(w, err)
-			}
+			return f(w, r)
 		})
 	}
 	h("GET /hosts", s.listHosts)
@@ -128,20 +82,11 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h("PUT /hosts/{host}/ports/{id}/status", s.reportStatus)
 }
 
-func stringsCut(p string) (string, string, bool) {
-	for i := 0; i < len(p); i++ {
-		if p[i] == ' ' {
-			return p[:i], p[i+1:], true
-		}
-	}
-	return p, "", false
-}
-
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errf(http.StatusBadRequest, "malformed request body: %v", err)
+		return vflinkapi.Errorf(http.StatusBadRequest, "malformed request body: %v", err)
 	}
 	return nil
 }
@@ -155,18 +100,18 @@ func (s *Service) listHosts(w http.ResponseWriter, r *http.Request) error {
 	for i, o := range objs {
 		out[i] = o.Value
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"hosts": out})
+	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"hosts": out})
 	return nil
 }
 
 func (s *Service) showHost(w http.ResponseWriter, r *http.Request) error {
 	o, err := store.Get[api.Host](r.Context(), s.st, hostKey(r.PathValue("host")))
 	if errors.Is(err, store.ErrNotFound) {
-		return errf(http.StatusNotFound, "host %s is not registered (its agent is not running or its lease expired)", r.PathValue("host"))
+		return vflinkapi.Errorf(http.StatusNotFound, "host %s is not registered (its agent is not running or its lease expired)", r.PathValue("host"))
 	} else if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"host": o.Value})
+	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"host": o.Value})
 	return nil
 }
 
@@ -181,12 +126,12 @@ func (s *Service) putHost(w http.ResponseWriter, r *http.Request) error {
 	}
 	h := body.Host
 	if h.Name != "" && h.Name != name {
-		return errf(http.StatusBadRequest, "host.name %q differs from the URL's host %q", h.Name, name)
+		return vflinkapi.Errorf(http.StatusBadRequest, "host.name %q differs from the URL's host %q", h.Name, name)
 	}
 	h.Name = name
 	for i, pf := range h.PFs {
 		if pf.Name == "" || pf.PhysicalNetwork == "" || pf.NumVFs < 0 || pf.NumVFs > pf.TotalVFs {
-			return errf(http.StatusBadRequest, "host.pfs[%d] (%q): want a name, a physical_network and 0 <= num_vfs <= total_vfs", i, pf.Name)
+			return vflinkapi.Errorf(http.StatusBadRequest, "host.pfs[%d] (%q): want a name, a physical_network and 0 <= num_vfs <= total_vfs", i, pf.Name)
 		}
 	}
 	h.UpdatedAt = time.Now().UTC().Format(time.RFC3339)
@@ -199,7 +144,7 @@ func (s *Service) putHost(w http.ResponseWriter, r *http.Request) error {
 	if _, err := t.Commit(r.Context()); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"host": h, "ttl_seconds": int(TTL / time.Second)})
+	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"host": h, "ttl_seconds": int(TTL / time.Second)})
 	return nil
 }
 
@@ -233,7 +178,7 @@ func (s *Service) work(w http.ResponseWriter, r *http.Request) error {
 	if ws := r.URL.Query().Get("wait"); ws != "" {
 		rev, err := strconv.ParseInt(ws, 10, 64)
 		if err != nil || rev < 0 {
-			return errf(http.StatusBadRequest, "wait %q is not a store revision (a non-negative integer)", ws)
+			return vflinkapi.Errorf(http.StatusBadRequest, "wait %q is not a store revision (a non-negative integer)", ws)
 		}
 		s.waitChange(r.Context(), host, rev)
 	}
@@ -241,7 +186,7 @@ func (s *Service) work(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, hw)
+	vflinkapi.WriteJSON(w, http.StatusOK, hw)
 	return nil
 }
 
@@ -295,14 +240,14 @@ func (s *Service) Work(ctx context.Context, host string) (api.HostWork, error) {
 func (s *Service) claimVF(w http.ResponseWriter, r *http.Request) error {
 	host, pci := r.PathValue("host"), r.PathValue("pci")
 	if !pciAddr.MatchString(pci) {
-		return errf(http.StatusBadRequest, "PCI address %q is not like 0000:83:10.1", pci)
+		return vflinkapi.Errorf(http.StatusBadRequest, "PCI address %q is not like 0000:83:10.1", pci)
 	}
 	var a api.VFAllocation
 	if err := decode(r, &a); err != nil {
 		return err
 	}
 	if a.PortID == "" || a.PF == "" || a.VFIndex < 0 {
-		return errf(http.StatusBadRequest, "an allocation needs port_id, pf and vf_index >= 0")
+		return vflinkapi.Errorf(http.StatusBadRequest, "an allocation needs port_id, pf and vf_index >= 0")
 	}
 	a.Host, a.PCIAddress = host, pci
 	t := s.st.Txn()
@@ -313,19 +258,19 @@ func (s *Service) claimVF(w http.ResponseWriter, r *http.Request) error {
 	if errors.As(err, &ce) && ce.Reason == store.Exists {
 		cur, gerr := store.Get[api.VFAllocation](r.Context(), s.st, allocKey(host, pci))
 		if gerr == nil && cur.Value.PortID == a.PortID {
-			writeJSON(w, http.StatusOK, cur.Value) // the same claim again: an agent repeating itself
+			vflinkapi.WriteJSON(w, http.StatusOK, cur.Value) // the same claim again: an agent repeating itself
 			return nil
 		}
 		if ce.Key == portVFKey(a.PortID) {
 			held, _ := store.Get[string](r.Context(), s.st, portVFKey(a.PortID))
-			return errf(http.StatusConflict, "port %s already holds VF %s", a.PortID, held.Value)
+			return vflinkapi.Errorf(http.StatusConflict, "port %s already holds VF %s", a.PortID, held.Value)
 		}
-		return errf(http.StatusConflict, "VF %s on host %s is already given to port %s", pci, host, cur.Value.PortID)
+		return vflinkapi.Errorf(http.StatusConflict, "VF %s on host %s is already given to port %s", pci, host, cur.Value.PortID)
 	}
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, a)
+	vflinkapi.WriteJSON(w, http.StatusCreated, a)
 	return nil
 }
 
@@ -340,7 +285,7 @@ func (s *Service) releaseVF(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if port != "" && o.Value.PortID != port {
-		return errf(http.StatusConflict, "VF %s on host %s belongs to port %s, not %s", pci, host, o.Value.PortID, port)
+		return vflinkapi.Errorf(http.StatusConflict, "VF %s on host %s belongs to port %s, not %s", pci, host, o.Value.PortID, port)
 	}
 	t := s.st.Txn()
 	t.Delete(allocKey(host, pci), o.ModRevision)
@@ -361,6 +306,6 @@ func (s *Service) reportStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"port": p})
+	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"port": p})
 	return nil
 }

@@ -12,7 +12,6 @@ package devices
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -22,8 +21,8 @@ import (
 	"time"
 
 	"github.com/vflink/vflink/api"
-	"github.com/vflink/vflink/internal/auth"
 	"github.com/vflink/vflink/internal/store"
+	"github.com/vflink/vflink/internal/vflinkapi"
 )
 
 // Drivers vflink has for devices.
@@ -49,65 +48,16 @@ func New(st *store.Store, log *slog.Logger) *Service {
 func devKey(name string) string    { return "devices/" + name }
 func secretKey(name string) string { return "device-secrets/" + name }
 
-type httpError struct {
-	code int
-	msg  string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-func errf(code int, format string, args ...any) error {
-	return &httpError{code, fmt.Sprintf(format, args...)}
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
-func (s *Service) writeError(w http.ResponseWriter, err error) {
-	var he *httpError
-	code, msg := http.StatusInternalServerError, "internal error"
-	switch {
-	case errors.As(err, &he):
-		code, msg = he.code, he.msg
-	case errors.Is(err, store.ErrUnavailable):
-		code, msg = http.StatusServiceUnavailable, "the store is unavailable; retry later"
-	default:
-		s.log.Error("internal error", "err", err)
-	}
-	writeJSON(w, code, map[string]any{"error": map[string]any{"code": code, "message": msg}})
-}
-
 // Register mounts the registry under prefix ("/v1"). Every route needs the admin role.
 func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
-		method, path, _ := cut(pattern)
-		mux.HandleFunc(method+" "+prefix+path, func(w http.ResponseWriter, r *http.Request) {
-			if c := auth.From(r.Context()); c == nil || !c.IsAdmin() {
-				s.writeError(w, errf(http.StatusForbidden, "devices are managed by admins"))
-				return
-			}
-			if err := f(w, r); err != nil {
-				s.writeError(w, err)
-			}
-		})
+		vflinkapi.HandleAdmin(mux, s.log, prefix, pattern, f)
 	}
 	h("POST /devices", s.create)
 	h("GET /devices", s.list)
 	h("GET /devices/{name}", s.show)
 	h("PATCH /devices/{name}", s.update)
 	h("DELETE /devices/{name}", s.remove)
-}
-
-func cut(p string) (string, string, bool) {
-	for i := range p {
-		if p[i] == ' ' {
-			return p[:i], p[i+1:], true
-		}
-	}
-	return p, "", false
 }
 
 // request is a create or update body.
@@ -129,10 +79,10 @@ func decode(r *http.Request) (request, error) {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		return request{}, errf(http.StatusBadRequest, "malformed body: %v (want {\"device\": {...}})", err)
+		return request{}, vflinkapi.Errorf(http.StatusBadRequest, "malformed body: %v (want {\"device\": {...}})", err)
 	}
 	if body.Device == nil {
-		return request{}, errf(http.StatusBadRequest, "want {\"device\": {...}}")
+		return request{}, vflinkapi.Errorf(http.StatusBadRequest, "want {\"device\": {...}}")
 	}
 	return *body.Device, nil
 }
@@ -145,17 +95,17 @@ func apply(d *api.Device, req request) error {
 			ok = ok || v == *req.Driver
 		}
 		if !ok {
-			return errf(http.StatusBadRequest, "driver %q is not known; allowed: junos, ovs", *req.Driver)
+			return vflinkapi.Errorf(http.StatusBadRequest, "driver %q is not known; allowed: junos, ovs", *req.Driver)
 		}
 		d.Driver = *req.Driver
 	}
 	if req.ManagementAddress != nil {
 		host, port, err := net.SplitHostPort(*req.ManagementAddress)
 		if err != nil || host == "" {
-			return errf(http.StatusBadRequest, "management_address %q is not host:port (e.g. 192.0.2.10:830)", *req.ManagementAddress)
+			return vflinkapi.Errorf(http.StatusBadRequest, "management_address %q is not host:port (e.g. 192.0.2.10:830)", *req.ManagementAddress)
 		}
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return errf(http.StatusBadRequest, "management_address %q: port %q is not 1-65535", *req.ManagementAddress, port)
+			return vflinkapi.Errorf(http.StatusBadRequest, "management_address %q: port %q is not 1-65535", *req.ManagementAddress, port)
 		}
 		d.ManagementAddress = *req.ManagementAddress
 	}
@@ -163,14 +113,14 @@ func apply(d *api.Device, req request) error {
 		if *req.ChassisMAC == "" {
 			d.ChassisMAC = ""
 		} else if hw, err := net.ParseMAC(*req.ChassisMAC); err != nil || len(hw) != 6 {
-			return errf(http.StatusBadRequest, "chassis_mac %q is not a MAC address like 00:11:22:33:44:55", *req.ChassisMAC)
+			return vflinkapi.Errorf(http.StatusBadRequest, "chassis_mac %q is not a MAC address like 00:11:22:33:44:55", *req.ChassisMAC)
 		} else {
 			d.ChassisMAC = hw.String()
 		}
 	}
 	if req.ASN != nil {
 		if *req.ASN < 1 || *req.ASN > 4294967295 {
-			return errf(http.StatusBadRequest, "asn %d is out of range 1-4294967295", *req.ASN)
+			return vflinkapi.Errorf(http.StatusBadRequest, "asn %d is out of range 1-4294967295", *req.ASN)
 		}
 		d.ASN = uint32(*req.ASN)
 	}
@@ -178,7 +128,7 @@ func apply(d *api.Device, req request) error {
 		if req.PortNameRewrite.Regex == "" {
 			d.PortNameRewrite = nil
 		} else if _, err := regexp.Compile(req.PortNameRewrite.Regex); err != nil {
-			return errf(http.StatusBadRequest, "port_name_rewrite.regex %q does not compile: %v", req.PortNameRewrite.Regex, err)
+			return vflinkapi.Errorf(http.StatusBadRequest, "port_name_rewrite.regex %q does not compile: %v", req.PortNameRewrite.Regex, err)
 		} else {
 			pr := *req.PortNameRewrite
 			d.PortNameRewrite = &pr
@@ -186,12 +136,12 @@ func apply(d *api.Device, req request) error {
 	}
 	if req.Description != nil {
 		if len(*req.Description) > 255 {
-			return errf(http.StatusBadRequest, "description is %d bytes; at most 255", len(*req.Description))
+			return vflinkapi.Errorf(http.StatusBadRequest, "description is %d bytes; at most 255", len(*req.Description))
 		}
 		d.Description = *req.Description
 	}
 	if req.Credentials != nil && req.Credentials.Username == "" {
-		return errf(http.StatusBadRequest, "credentials.username is required")
+		return vflinkapi.Errorf(http.StatusBadRequest, "credentials.username is required")
 	}
 	return nil
 }
@@ -206,10 +156,10 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 		if req.Name != nil {
 			n = *req.Name
 		}
-		return errf(http.StatusBadRequest, "name %q is not valid: want letters, digits, '.', '_', '-' (1-63), e.g. leaf1", n)
+		return vflinkapi.Errorf(http.StatusBadRequest, "name %q is not valid: want letters, digits, '.', '_', '-' (1-63), e.g. leaf1", n)
 	}
 	if req.Driver == nil || req.ManagementAddress == nil {
-		return errf(http.StatusBadRequest, "a device needs driver (junos, ovs) and management_address")
+		return vflinkapi.Errorf(http.StatusBadRequest, "a device needs driver (junos, ovs) and management_address")
 	}
 	now := s.now().UTC().Format(time.RFC3339)
 	d := api.Device{Name: *req.Name, CreatedAt: now, UpdatedAt: now}
@@ -225,13 +175,13 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) error {
 	_, err = t.Commit(r.Context())
 	var ce *store.ConflictError
 	if errors.As(err, &ce) && ce.Reason == store.Exists {
-		return errf(http.StatusConflict, "device %s exists", d.Name)
+		return vflinkapi.Errorf(http.StatusConflict, "device %s exists", d.Name)
 	}
 	if err != nil {
 		return err
 	}
 	s.log.Info("device created", "device", d.Name, "driver", d.Driver, "address", d.ManagementAddress)
-	writeJSON(w, http.StatusCreated, map[string]any{"device": d})
+	vflinkapi.WriteJSON(w, http.StatusCreated, map[string]any{"device": d})
 	return nil
 }
 
@@ -244,7 +194,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) error {
 	for i, o := range objs {
 		out[i] = o.Value
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"devices": out})
 	return nil
 }
 
@@ -252,7 +202,7 @@ func (s *Service) get(r *http.Request) (store.Object[api.Device], error) {
 	name := r.PathValue("name")
 	o, err := store.Get[api.Device](r.Context(), s.st, devKey(name))
 	if errors.Is(err, store.ErrNotFound) {
-		return o, errf(http.StatusNotFound, "device %s does not exist", name)
+		return o, vflinkapi.Errorf(http.StatusNotFound, "device %s does not exist", name)
 	}
 	return o, err
 }
@@ -262,7 +212,7 @@ func (s *Service) show(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"device": o.Value})
+	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"device": o.Value})
 	return nil
 }
 
@@ -272,7 +222,7 @@ func (s *Service) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Name != nil && *req.Name != r.PathValue("name") {
-		return errf(http.StatusBadRequest, "a device cannot be renamed (%q → %q); delete and create it", r.PathValue("name"), *req.Name)
+		return vflinkapi.Errorf(http.StatusBadRequest, "a device cannot be renamed (%q → %q); delete and create it", r.PathValue("name"), *req.Name)
 	}
 	for attempt := 0; attempt < 16; attempt++ {
 		o, err := s.get(r)
@@ -295,10 +245,10 @@ func (s *Service) update(w http.ResponseWriter, r *http.Request) error {
 		} else if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"device": d})
+		vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"device": d})
 		return nil
 	}
-	return errf(http.StatusConflict, "device %s changed concurrently too often; retry", r.PathValue("name"))
+	return vflinkapi.Errorf(http.StatusConflict, "device %s changed concurrently too often; retry", r.PathValue("name"))
 }
 
 func (s *Service) remove(w http.ResponseWriter, r *http.Request) error {

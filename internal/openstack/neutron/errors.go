@@ -21,6 +21,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Type + ": " + e.Message }
 
+// HTTPStatus is the status the error answers with (for callers outside this face).
+func (e *Error) HTTPStatus() int { return e.Status }
+
 func errf(status int, typ, format string, args ...any) *Error {
 	return &Error{Status: status, Type: typ, Message: fmt.Sprintf(format, args...)}
 }
