@@ -42,14 +42,15 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 // WriteError answers err: its own status when it has one (HTTPStatus() int), 499 for a caller
 // that went away, 503 for a store outage, else 500 (logged; the caller only learns "internal").
 func WriteError(w http.ResponseWriter, log *slog.Logger, err error) {
-	var st interface{ HTTPStatus() int }
+	var st interface {
+		error
+		HTTPStatus() int
+	}
 	code, msg := http.StatusInternalServerError, "internal error"
 	switch {
 	case errors.As(err, &st):
-		code, msg = st.HTTPStatus(), err.Error()
-		if e, ok := st.(error); ok {
-			msg = e.Error()
-		}
+		// the message of the error that carries the status, not the wrapping context
+		code, msg = st.HTTPStatus(), st.Error()
 	case errors.Is(err, context.Canceled):
 		code, msg = 499, "the client went away"
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):

@@ -24,7 +24,7 @@ func TestErrorsAndAdminRoutes(t *testing.T) {
 		msg  string
 	}{
 		{vflinkapi.Errorf(409, "VF %s taken", "0000:83:10.1"), 409, "VF 0000:83:10.1 taken"},
-		{fmt.Errorf("wrapped: %w", vflinkapi.Errorf(404, "gone")), 404, "wrapped: gone"},
+		{fmt.Errorf("wrapped: %w", vflinkapi.Errorf(404, "gone")), 404, `"message":"gone"`},
 		{context.Canceled, 499, "the client went away"},
 		{fmt.Errorf("commit: %w", store.ErrUnavailable), 503, "the store is unavailable; retry later"},
 		{errors.New("secret detail"), 500, "internal error"},
