@@ -185,8 +185,8 @@ func (c *Controller) Sync(ctx context.Context) (Result, error) {
 	have := map[string]api.Port{}
 	var errs []string
 	for _, p := range snap.Ports {
-		if p.DeviceOwner != api.DeviceOwnerDevicePort {
-			continue
+		if p.DeviceOwner != api.DeviceOwnerDevicePort || !strings.HasPrefix(p.DeviceID, "vflink:") {
+			continue // not one the binder made: leave it alone
 		}
 		k := p.NetworkID + "|" + p.DeviceID
 		if _, ok := want[k]; !ok {
