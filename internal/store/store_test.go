@@ -170,3 +170,27 @@ func TestExternalEndpointErrors(t *testing.T) {
 		t.Fatal("an embedded store without a data dir was accepted")
 	}
 }
+
+func TestRetry(t *testing.T) {
+	ctx := context.Background()
+	n := 0
+	err := store.Retry(ctx, 8, func(attempt int) error {
+		n++
+		if attempt < 2 {
+			return &store.ConflictError{Key: "k", Reason: store.Changed}
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("succeeds on the third attempt: got %v after %d calls", err, n)
+	}
+	n = 0
+	err = store.Retry(ctx, 4, func(int) error { n++; return &store.ConflictError{Key: "k", Reason: store.Changed} })
+	if !errors.Is(err, store.ErrContention) || n != 4 {
+		t.Fatalf("always conflicting: got %v after %d calls, want ErrContention after 4", err, n)
+	}
+	boom := errors.New("boom")
+	if err := store.Retry(ctx, 4, func(int) error { return boom }); err != boom {
+		t.Fatalf("other errors pass through: got %v", err)
+	}
+}

@@ -224,7 +224,8 @@ func (s *Service) update(w http.ResponseWriter, r *http.Request) error {
 	if req.Name != nil && *req.Name != r.PathValue("name") {
 		return vflinkapi.Errorf(http.StatusBadRequest, "a device cannot be renamed (%q → %q); delete and create it", r.PathValue("name"), *req.Name)
 	}
-	for attempt := 0; attempt < 16; attempt++ {
+	var out api.Device
+	err = store.Retry(r.Context(), 16, func(int) error {
 		o, err := s.get(r)
 		if err != nil {
 			return err
@@ -240,15 +241,18 @@ func (s *Service) update(w http.ResponseWriter, r *http.Request) error {
 			t.Put(secretKey(d.Name), *req.Credentials)
 		}
 		t.Update(devKey(d.Name), d, o.ModRevision)
-		if _, err := t.Commit(r.Context()); errors.Is(err, store.ErrConflict) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"device": d})
-		return nil
+		_, err = t.Commit(r.Context())
+		out = d
+		return err
+	})
+	if errors.Is(err, store.ErrContention) {
+		return vflinkapi.Errorf(http.StatusConflict, "device %s changed concurrently too often; retry", r.PathValue("name"))
 	}
-	return vflinkapi.Errorf(http.StatusConflict, "device %s changed concurrently too often; retry", r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"device": out})
+	return nil
 }
 
 func (s *Service) remove(w http.ResponseWriter, r *http.Request) error {

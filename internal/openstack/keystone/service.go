@@ -87,25 +87,13 @@ func New(st *store.Store, cfg Config) *Service {
 	}
 }
 
-// maxAttempts bounds optimistic-concurrency retries of one request.
-const maxAttempts = 32
-
-// retry runs fn until it succeeds, fails with something other than a store conflict, or runs out
-// of attempts. fn reads fresh state on every call.
+// retry runs one optimistic write (store.Retry) with Keystone's answer when it keeps losing.
 func retry(ctx context.Context, fn func() error) error {
-	for i := 0; i < maxAttempts; i++ {
-		err := fn()
-		if err == nil || !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if i > 2 {
-			time.Sleep(time.Duration(i) * time.Millisecond)
-		}
+	err := store.Retry(ctx, 32, func(int) error { return fn() })
+	if errors.Is(err, store.ErrContention) {
+		return errContention
 	}
-	return errContention
+	return err
 }
 
 // newID returns a Keystone-style ID: 32 hex digits.

@@ -162,25 +162,13 @@ func New(st *store.Store, cfg Config) *Service {
 
 func (s *Service) now() string { return s.cfg.Now().UTC().Format("2006-01-02T15:04:05Z") }
 
-// maxAttempts bounds optimistic-concurrency retries of one request.
-const maxAttempts = 64
-
-// retry runs fn until it succeeds, fails with something other than a store conflict, or runs out of
-// attempts. fn reads fresh state on every call.
+// retry runs one optimistic write (store.Retry) with Neutron's answer when it keeps losing.
 func retry(ctx context.Context, fn func(attempt int) error) error {
-	for i := 0; i < maxAttempts; i++ {
-		err := fn(i)
-		if err == nil || !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if i > 4 {
-			time.Sleep(time.Duration(i) * 100 * time.Microsecond)
-		}
+	err := store.Retry(ctx, 64, fn)
+	if errors.Is(err, store.ErrContention) {
+		return errContention
 	}
-	return errContention
+	return err
 }
 
 // canWrite is Neutron's default policy for writes: admin or member (a reader only reads).

@@ -241,22 +241,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// maxAttempts bounds optimistic-concurrency retries of one request.
-const maxAttempts = 32
-
-// retry runs fn until it succeeds, fails with something other than a store conflict, or runs out
-// of attempts. fn reads fresh state on every call.
+// retry runs one optimistic write (store.Retry) with Nova's answer when it keeps losing.
 func retry(ctx context.Context, fn func() error) error {
-	for i := 0; i < maxAttempts; i++ {
-		err := fn()
-		if err == nil || !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	err := store.Retry(ctx, 32, func(int) error { return fn() })
+	if errors.Is(err, store.ErrContention) {
+		return errf(http.StatusConflict, "The object changed concurrently too many times; retry the request.")
 	}
-	return errf(http.StatusConflict, "The object changed concurrently too many times; retry the request.")
+	return err
 }
 
 // fields is one decoded request object ({"flavor": {...}} → the inner object).
