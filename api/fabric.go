@@ -37,6 +37,12 @@ type DeviceStatus struct {
 	LastCommitTime     string `json:"last_commit_time,omitempty"`
 	LastCommitRevision string `json:"last_commit_revision,omitempty"`
 	LastError          string `json:"last_error,omitempty"`
+	// Commits counts the commits this device manager made on the device.
+	Commits int `json:"commits,omitempty"`
+	// ObservedGeneration is the intent revision the status describes.
+	ObservedGeneration int64 `json:"observed_generation,omitempty"`
+	// Events are the newest events, last first (at most 20).
+	Events []DeviceEvent `json:"events,omitempty"`
 }
 
 // LLDPLink is what a host's PF hears from the switch port it is cabled to.
@@ -58,10 +64,12 @@ type Attachment struct {
 	Interface string   `json:"interface"`            // "" for a port group
 	PortGroup []Member `json:"port_group,omitempty"` // all members, on every device of the group
 	NetworkID string   `json:"network_id"`
-	VNI       int      `json:"vni"`
-	VLAN      int      `json:"vlan"`
-	Native    bool     `json:"native"` // untagged on the interface
-	Ports     []string `json:"ports"`  // the ports that need it (VF ports, or a manual device port)
+	// NetworkName is the network's name when the attachment was derived (for descriptions only).
+	NetworkName string   `json:"network_name,omitempty"`
+	VNI         int      `json:"vni"`
+	VLAN        int      `json:"vlan"`
+	Native      bool     `json:"native"` // untagged on the interface
+	Ports       []string `json:"ports"`  // the ports that need it (VF ports, or a manual device port)
 	// Manual is set for an attachment a user asked for with a baremetal port carrying
 	// local_link_information (the seed's manual step 5), for hosts without an agent.
 	Manual bool `json:"manual,omitempty"`
@@ -71,4 +79,18 @@ type Attachment struct {
 type Member struct {
 	Device    string `json:"device"`
 	Interface string `json:"interface"`
+}
+
+// DeviceIntent is what one device must carry, as the binder derived it: the device manager renders
+// it into the device's configuration. Kept under fabric-intent/<device>; one writer (the binder).
+type DeviceIntent struct {
+	Device      string       `json:"device"`
+	Attachments []Attachment `json:"attachments"`
+}
+
+// DeviceEvent is one thing the device manager saw on a device (drift repaired, commit failed, ...).
+type DeviceEvent struct {
+	Time    string `json:"time"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
 }

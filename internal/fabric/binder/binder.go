@@ -149,6 +149,7 @@ func Derive(s Snapshot) Result {
 		}
 	}
 	for _, a := range att {
+		a.NetworkName = s.Networks[a.NetworkID].Name
 		sort.Strings(a.Ports)
 		a.Ports = dedupe(a.Ports)
 		res.Attachments = append(res.Attachments, *a)

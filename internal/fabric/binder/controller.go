@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -221,6 +222,9 @@ func (c *Controller) Sync(ctx context.Context) (Result, error) {
 		}
 		c.log.Info("device port created", "port", p.ID, "network", d.network, "device", d.key)
 	}
+	if err := c.writeIntents(ctx, snap.Devices, res.Attachments); err != nil {
+		errs = append(errs, err.Error())
+	}
 	// one condition per port, whatever the number of devices it reaches
 	where := map[string]map[string]bool{}
 	for _, a := range res.Attachments {
@@ -260,4 +264,63 @@ func (c *Controller) Sync(ctx context.Context) (Result, error) {
 		return res, fmt.Errorf("binder sync: %s", strings.Join(errs, "; "))
 	}
 	return res, nil
+}
+
+// IntentKey is where the binder keeps what a device must carry (api.DeviceIntent).
+func IntentKey(device string) string { return "fabric-intent/" + device }
+
+// writeIntents keeps one intent per registered device (empty when it carries nothing, so the
+// device manager removes what vflink configured there) and removes those of unregistered devices.
+// An intent is written only when it changes, so the device manager wakes only for real changes.
+func (c *Controller) writeIntents(ctx context.Context, devs []api.Device, atts []api.Attachment) error {
+	want := map[string]*api.DeviceIntent{}
+	for _, d := range devs {
+		want[d.Name] = &api.DeviceIntent{Device: d.Name, Attachments: []api.Attachment{}}
+	}
+	for _, a := range atts {
+		if in := want[a.Device]; in != nil {
+			in.Attachments = append(in.Attachments, a)
+		}
+	}
+	have, _, err := store.List[api.DeviceIntent](ctx, c.st, "fabric-intent/")
+	if err != nil {
+		return err
+	}
+	t := c.st.Txn()
+	n := 0
+	for _, o := range have {
+		in, ok := want[o.Value.Device]
+		if !ok {
+			t.Remove(IntentKey(o.Value.Device))
+			n++
+			continue
+		}
+		delete(want, o.Value.Device)
+		if !reflect.DeepEqual(normal(o.Value), normal(*in)) {
+			t.Update(IntentKey(in.Device), in, o.ModRevision)
+			n++
+		}
+	}
+	for _, in := range want {
+		t.Create(IntentKey(in.Device), in)
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := t.Commit(ctx); err != nil {
+		return fmt.Errorf("write device intents: %w", err)
+	}
+	return nil
+}
+
+// normal makes nil and empty slices compare equal.
+func normal(in api.DeviceIntent) api.DeviceIntent {
+	b, _ := json.Marshal(in)
+	var out api.DeviceIntent
+	json.Unmarshal(b, &out)
+	if out.Attachments == nil {
+		out.Attachments = []api.Attachment{}
+	}
+	return out
 }

@@ -21,7 +21,7 @@ func TestControllerKeepsDevicePorts(t *testing.T) {
 	net := neutron.New(st, neutron.Config{})
 	admin := &auth.Context{ProjectID: "p1", Roles: []string{"admin"}}
 	// a VLAN network, a bound VF port with its VF claim, the host's PF link and the device
-	n := api.Network{ID: "net1", ProjectID: "p1", TenantID: "p1", VNID: 5, PhysicalNetwork: ptr("sriov"), SegmentationID: ptr(15), NetworkType: ptr("vlan")}
+	n := api.Network{ID: "net1", Name: "red", ProjectID: "p1", TenantID: "p1", VNID: 5, PhysicalNetwork: ptr("sriov"), SegmentationID: ptr(15), NetworkType: ptr("vlan")}
 	if _, err := store.Create(ctx, st, "networks/net1", n); err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +78,24 @@ func TestControllerKeepsDevicePorts(t *testing.T) {
 			t.Fatalf("local_link_information: %v", l)
 		}
 	}
+	intent := func() api.DeviceIntent {
+		o, err := store.Get[api.DeviceIntent](ctx, st, binder.IntentKey("leaf1"))
+		if err != nil {
+			t.Fatalf("intent of leaf1: %v", err)
+		}
+		return o.Value
+	}
+	o1, _ := store.Get[api.DeviceIntent](ctx, st, binder.IntentKey("leaf1"))
+	if in := intent(); len(in.Attachments) != 1 || in.Attachments[0].Interface != "xe-0/0/3" || in.Attachments[0].VLAN != 15 ||
+		in.Attachments[0].VNI != 5 || in.Attachments[0].NetworkName != n.Name || len(in.Attachments[0].Ports) != 1 {
+		t.Fatalf("intent of leaf1: %+v", in)
+	}
+	if _, err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o2, _ := store.Get[api.DeviceIntent](ctx, st, binder.IntentKey("leaf1")); o2.ModRevision != o1.ModRevision {
+		t.Fatalf("an unchanged intent was rewritten (revision %d → %d)", o1.ModRevision, o2.ModRevision)
+	}
 	if got := cond(vf.ID); got.Status != "True" || got.Message != "VLAN 15 on leaf1 xe-0/0/3" {
 		t.Fatalf("LinkDiscovered of the VF port: %+v", got)
 	}
@@ -95,5 +113,17 @@ func TestControllerKeepsDevicePorts(t *testing.T) {
 	}
 	if dp := devPorts(); len(dp) != 0 {
 		t.Fatalf("device ports after the VF port left: %d, want 0", len(dp))
+	}
+	if in := intent(); len(in.Attachments) != 0 {
+		t.Fatalf("intent of leaf1 after the last VF port left: %+v, want no attachments", in)
+	}
+	// an unregistered device loses its intent
+	od, _ := store.Get[api.Device](ctx, st, "devices/leaf1")
+	st.Delete(ctx, "devices/leaf1", od.ModRevision)
+	if _, err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Get[api.DeviceIntent](ctx, st, binder.IntentKey("leaf1")); err == nil {
+		t.Fatal("the intent of a deleted device is still there")
 	}
 }

@@ -7,9 +7,12 @@
 //
 //	devices/<name>         api.Device (without credentials)
 //	device-secrets/<name>  api.DeviceCredentials
+//	device-status/<name>   api.DeviceStatus (written by the device manager only; merged into
+//	                       the device in every answer)
 package devices
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -18,6 +21,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vflink/vflink/api"
@@ -35,6 +39,8 @@ type Service struct {
 	st  *store.Store
 	log *slog.Logger
 	now func() time.Time
+	// Config reads the vflink configuration a device runs (the device manager's Running).
+	Config func(ctx context.Context, name string) ([]string, error)
 }
 
 // New returns the device registry.
@@ -47,6 +53,23 @@ func New(st *store.Store, log *slog.Logger) *Service {
 
 func devKey(name string) string    { return "devices/" + name }
 func secretKey(name string) string { return "device-secrets/" + name }
+func statusKey(name string) string { return "device-status/" + name }
+
+// withStatus fills in the device manager's status of each device.
+func (s *Service) withStatus(ctx context.Context, devs []api.Device) error {
+	sts, _, err := store.List[api.DeviceStatus](ctx, s.st, "device-status/")
+	if err != nil {
+		return err
+	}
+	by := map[string]api.DeviceStatus{}
+	for _, o := range sts {
+		by[strings.TrimPrefix(o.Key, "device-status/")] = o.Value
+	}
+	for i := range devs {
+		devs[i].Status = by[devs[i].Name]
+	}
+	return nil
+}
 
 // Register mounts the registry under prefix ("/v1"). Every route needs the admin role.
 func (s *Service) Register(mux *http.ServeMux, prefix string) {
@@ -58,6 +81,27 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h("GET /devices/{name}", s.show)
 	h("PATCH /devices/{name}", s.update)
 	h("DELETE /devices/{name}", s.remove)
+	h("GET /devices/{name}/config", s.config)
+}
+
+// config answers the vflink configuration the device runs, read from the device now.
+func (s *Service) config(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.get(r)
+	if err != nil {
+		return err
+	}
+	if s.Config == nil {
+		return vflinkapi.Errorf(http.StatusNotImplemented, "this server runs no device manager")
+	}
+	lines, err := s.Config(r.Context(), o.Value.Name)
+	if err != nil {
+		return vflinkapi.Errorf(http.StatusBadGateway, "read the configuration of device %s: %v", o.Value.Name, err)
+	}
+	if lines == nil {
+		lines = []string{}
+	}
+	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"device": o.Value.Name, "driver": o.Value.Driver, "lines": lines})
+	return nil
 }
 
 // request is a create or update body.
@@ -194,6 +238,9 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) error {
 	for i, o := range objs {
 		out[i] = o.Value
 	}
+	if err := s.withStatus(r.Context(), out); err != nil {
+		return err
+	}
 	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"devices": out})
 	return nil
 }
@@ -212,7 +259,11 @@ func (s *Service) show(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"device": o.Value})
+	out := []api.Device{o.Value}
+	if err := s.withStatus(r.Context(), out); err != nil {
+		return err
+	}
+	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"device": out[0]})
 	return nil
 }
 
@@ -263,6 +314,7 @@ func (s *Service) remove(w http.ResponseWriter, r *http.Request) error {
 	t := s.st.Txn()
 	t.Delete(devKey(o.Value.Name), o.ModRevision)
 	t.Remove(secretKey(o.Value.Name))
+	t.Remove(statusKey(o.Value.Name))
 	if _, err := t.Commit(r.Context()); err != nil {
 		return err
 	}
