@@ -20,6 +20,7 @@ func newBenchCmd() *cobra.Command {
 	}
 	cmd.AddCommand(newBenchPortsCmd())
 	cmd.AddCommand(newBenchBindingCmd())
+	cmd.AddCommand(newBenchFabricCmd())
 	return cmd
 }
 
@@ -181,5 +182,58 @@ where total_s runs from the first bind sent to the last port settled.`,
 	fl.IntVar(&concurrency, "concurrency", 16, "workers sending the bind requests (C)")
 	fl.IntVar(&workers, "agent-workers", 16, "the agent's workers (ports programmed at once)")
 	fl.DurationVar(&timeout, "timeout", 2*time.Minute, "stop waiting for ports after this long (0: no limit)")
+	return cmd
+}
+
+func newBenchFabricCmd() *cobra.Command {
+	var o bench.FabricOptions
+	cmd := &cobra.Command{
+		Use:   "fabric [--devices N] [--ports P] [--commit-latency D] [--naive]",
+		Short: "Time a burst of port attachments until N simulated Junos leaves run it",
+		Long: `Self-contained, on loopback only: start N Junos-like simulated leaves (vflink devsim: NETCONF
+over SSH, each commit taking --commit-latency), an embedded store (temporary directory) and the
+device manager with the real junos driver. Then P port attachments arrive over --window in batches
+every 100 ms, as the binder writes them (each batch rewrites every leaf's intent with the ports so
+far), and the run waits until every leaf's committed configuration (read from the simulator) is
+exactly what all its ports render to, and confirmed (a push is a commit confirmed and its
+confirming commit: two commits). With --naive, each port change is instead pushed on its own
+(one commit per port, as per-port drivers do).
+
+The last line on stdout is always:
+  converged_s=<f> commits=<n> commits_per_device_max=<n>
+where converged_s runs from the first write of the burst to the last leaf running its final
+configuration, and commits counts the commits the leaves made.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			mode := "device manager (coalescing)"
+			if o.Naive {
+				mode = "naive (one commit per port)"
+			}
+			fmt.Fprintf(out, "fabric: %d ports over %d leaves, %d networks, commit latency %s, burst window %s, %s\n",
+				o.Ports, o.Devices, o.Networks, o.CommitLatency, o.Window, mode)
+			o.Progress = out
+			res, err := bench.Fabric(cmd.Context(), o)
+			if err != nil && res.Converged == 0 {
+				return err
+			}
+			if res.TimedOut {
+				fmt.Fprintf(out, "stopped after --timeout %s: %d of %d ports had reached their leaf\n", o.Timeout, res.Configured, res.Ports)
+			} else {
+				fmt.Fprintf(out, "all %d leaves run their final configuration after %s; %d commits (at most %d on one leaf); goal: <= 2x commit latency + 1 s = %s, <= 2 commits per leaf\n",
+					res.Devices, res.Converged.Round(time.Millisecond), res.Commits, res.CommitsPerDeviceMax, (2*o.CommitLatency + time.Second))
+			}
+			fmt.Fprintln(out, res.String())
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&o.Devices, "devices", 50, "simulated leaves (N)")
+	fl.IntVar(&o.Ports, "ports", 5000, "port attachments in the burst (P)")
+	fl.IntVar(&o.Networks, "networks", 20, "networks the ports spread over")
+	fl.DurationVar(&o.CommitLatency, "commit-latency", 2*time.Second, "how long each simulated commit takes")
+	fl.DurationVar(&o.Window, "window", 300*time.Millisecond, "how long the burst takes to arrive")
+	fl.BoolVar(&o.Naive, "naive", false, "push every port change on its own (one commit per port)")
+	fl.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "stop after this long (0: no limit)")
 	return cmd
 }

@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string) error {
 		newBenchCmd(),
 		newAgentCmd(),
 		newDeviceCmd(),
+		newDevsimCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

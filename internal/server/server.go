@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,7 @@ import (
 	"github.com/vflink/vflink/api"
 	"github.com/vflink/vflink/internal/auth"
 	"github.com/vflink/vflink/internal/fabric/binder"
+	"github.com/vflink/vflink/internal/fabric/devicemgr"
 	"github.com/vflink/vflink/internal/fabric/devices"
 	"github.com/vflink/vflink/internal/hosts"
 	"github.com/vflink/vflink/internal/openstack/glance"
@@ -52,6 +54,8 @@ type Config struct {
 	// without it a password is generated into DataDir/admin-password.
 	BootstrapPasswordFile string
 	Logger                *slog.Logger
+	// DeviceResync is how often the device manager reads each device for drift (default 30 s).
+	DeviceResync time.Duration
 	// Ready, if set, receives the bound address once the server listens.
 	Ready func(addr string)
 }
@@ -108,14 +112,21 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	ncfg := neutron.Config{VLANRanges: ranges, BaseMAC: base, Logger: log}
 	h := Handler(st, authn, ncfg, log)
-	// the binder runs until the HTTP server has stopped, and stops before the store closes
+	// the binder and the device manager run until the HTTP server has stopped, and stop before
+	// the store closes
 	bctx, stopBinder := context.WithCancel(context.Background())
-	binderDone := make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Add(2)
 	go func() {
-		defer close(binderDone)
+		defer bg.Done()
 		binder.NewController(st, neutron.New(st, ncfg), log).Run(bctx)
 	}()
-	defer func() { stopBinder(); <-binderDone }()
+	go func() {
+		defer bg.Done()
+		devicemgr.New(st, devicemgr.Options{Dial: devicemgr.DialWithLog(log), Conditions: neutron.New(st, ncfg).SetCondition,
+			Resync: cfg.DeviceResync, Log: log}).Run(bctx)
+	}()
+	defer func() { stopBinder(); bg.Wait() }()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	log.Info("vflink server listening", "addr", ln.Addr().String(), "physnets", ranges.String())
 	if cfg.Ready != nil {
@@ -165,7 +176,9 @@ func Handler(st *store.Store, authn auth.Authenticator, ncfg neutron.Config, log
 	cmp := nova.New(st, nsvc, img, nova.NewStoreScheduler(st), nova.Config{Logger: log})
 	cmp.Register(mux, "/compute")
 	hosts.New(st, nsvc, cmp, log).Register(mux, "/v1")
-	devices.New(st, log).Register(mux, "/v1")
+	dsvc := devices.New(st, log)
+	dsvc.Config = devicemgr.New(st, devicemgr.Options{Dial: devicemgr.DialWithLog(log), Log: log}).Running
+	dsvc.Register(mux, "/v1")
 	if ks, ok := authn.(*keystone.Service); ok {
 		ks.Register(mux)
 	}
