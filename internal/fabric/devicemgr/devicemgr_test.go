@@ -208,9 +208,10 @@ func TestConvergesSkipsAndRemoves(t *testing.T) {
 		r, n := leaf1.get()
 		return len(r) == 0 && n == 2
 	})
-	if s := e.status("leaf1"); s.Commits != 2 || len(s.Events) == 0 || s.Events[0].Reason != "Committed" {
-		t.Fatalf("status: %+v", s)
-	}
+	eventually(t, "status counts 2 commits", func() bool {
+		s := e.status("leaf1")
+		return s.Commits == 2 && len(s.Events) == 2 && s.Events[0].Reason == "Committed" && s.LastCommitRevision == "rev-2"
+	})
 }
 
 func TestBurstCoalescesIntoTwoCommits(t *testing.T) {
