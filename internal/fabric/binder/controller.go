@@ -1,6 +1,7 @@
 package binder
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -78,6 +79,18 @@ func (c *Controller) loop(ctx context.Context) {
 			}
 		}(p)
 	}
+	// ports/ itself only for the manual step-5 form (baremetal ports with local_link_information,
+	// which are never bound) and for deletes
+	go func() {
+		for e := range c.st.Watch(ctx, "ports/", 0) {
+			if e.Err != nil {
+				return
+			}
+			if e.Type == store.Deleted || bytes.Contains(e.Value, []byte(`"binding:vnic_type":"baremetal"`)) {
+				kick()
+			}
+		}
+	}()
 	kick()
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()

@@ -3,6 +3,7 @@ package binder_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/vflink/vflink/api"
 	"github.com/vflink/vflink/internal/auth"
@@ -125,5 +126,50 @@ func TestControllerKeepsDevicePorts(t *testing.T) {
 	}
 	if _, err := store.Get[api.DeviceIntent](ctx, st, binder.IntentKey("leaf1")); err == nil {
 		t.Fatal("the intent of a deleted device is still there")
+	}
+}
+
+func TestRunWakesOnManualDevicePort(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := store.Open(ctx, store.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	net := neutron.New(st, neutron.Config{})
+	store.Create(ctx, st, "networks/net1", api.Network{ID: "net1", Name: "red", ProjectID: "p1", TenantID: "p1", VNID: 5,
+		PhysicalNetwork: ptr("sriov"), SegmentationID: ptr(15), NetworkType: ptr("vlan")})
+	store.Create(ctx, st, "devices/leaf1", api.Device{Name: "leaf1", Driver: "junos", ManagementAddress: "127.0.0.1:830"})
+	done := make(chan struct{})
+	go func() { binder.NewController(st, net, nil).Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	intent := func() []api.Attachment {
+		o, _ := store.Get[api.DeviceIntent](ctx, st, binder.IntentKey("leaf1"))
+		return o.Value.Attachments
+	}
+	// the seed's manual step 5: no host, no binding; only the port's creation can wake the binder
+	// before its 30 s tick
+	time.Sleep(300 * time.Millisecond)
+	admin := &auth.Context{ProjectID: "p1", Roles: []string{"admin"}}
+	p, err := net.CreatePort(ctx, admin, []byte(`{"port": {"network_id": "net1", "binding:vnic_type": "baremetal", "fixed_ips": [],
+		"binding:profile": {"local_link_information": [{"switch_info": "leaf1", "port_id": "xe-0/0/3"}]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for a := intent(); len(a) != 1 || !a[0].Manual || a[0].Interface != "xe-0/0/3"; a = intent() {
+		if time.Now().After(deadline) {
+			t.Fatalf("intent of leaf1 after a manual device port: %+v", a)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := net.DeletePort(ctx, admin, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	for a := intent(); len(a) != 0; a = intent() {
+		if time.Now().After(deadline) {
+			t.Fatalf("intent of leaf1 after the manual device port was deleted: %+v", a)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
