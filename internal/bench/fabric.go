@@ -41,11 +41,14 @@ type FabricOptions struct {
 // FabricResult holds the figures of one Fabric run.
 type FabricResult struct {
 	Devices, Ports      int
-	Converged           time.Duration // first write of the burst → every device runs the final configuration
+	Converged           time.Duration // first write of the burst → every device runs the final configuration, confirmed
 	Commits             int           // commits over all devices during the run
 	CommitsPerDeviceMax int
 	TimedOut            bool
-	Configured          int // ports whose configuration reached their device (naive runs that timed out)
+	// LastPushStartMax is when the last leaf's last push began (its commit confirmed ended minus
+	// the commit latency), from the start of the burst: what coalescing waited before pushing.
+	LastPushStartMax time.Duration
+	Configured       int // ports whose configuration reached their device (naive runs that timed out)
 }
 
 // String is the one machine-readable line of a run.
@@ -180,14 +183,14 @@ func Fabric(ctx context.Context, o FabricOptions) (FabricResult, error) {
 			return res, err
 		}
 		defer st.Close()
-		t := st.Txn()
-		for _, l := range leaves {
+		for _, l := range leaves { // one Txn per device: etcd caps the operations of one Txn
+			t := st.Txn()
 			t.Put("devices/"+l.Name(), api.Device{Name: l.Name(), Driver: "junos", ManagementAddress: l.Addr(), HasCredentials: true})
 			t.Put("device-secrets/"+l.Name(), api.DeviceCredentials{Username: fabricUser, Password: fabricPassword, HostKey: l.HostKey()})
 			t.Put("fabric-intent/"+l.Name(), api.DeviceIntent{Device: l.Name(), Attachments: []api.Attachment{}})
-		}
-		if _, err := t.Commit(ctx); err != nil {
-			return res, err
+			if _, err := t.Commit(ctx); err != nil {
+				return res, err
+			}
 		}
 		mctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -259,6 +262,13 @@ func Fabric(ctx context.Context, o FabricOptions) (FabricResult, error) {
 	}
 	res.Configured = int(configured.Load())
 	for i, l := range leaves {
+		h := l.History()
+		for j := len(h) - 1; j >= 0; j-- {
+			if h[j].Confirmed {
+				res.LastPushStartMax = max(res.LastPushStartMax, h[j].Time.Sub(start)-o.CommitLatency)
+				break
+			}
+		}
 		n := l.Commits() - base[i]
 		res.Commits += n
 		res.CommitsPerDeviceMax = max(res.CommitsPerDeviceMax, n)

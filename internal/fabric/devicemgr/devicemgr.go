@@ -309,6 +309,7 @@ func (w *worker) lead(ctx context.Context) {
 	timer := time.NewTimer(0) // reconcile at once
 	defer timer.Stop()
 	for {
+		check := false
 		select {
 		case <-ctx.Done():
 			return
@@ -317,8 +318,9 @@ func (w *worker) lead(ctx context.Context) {
 				return
 			}
 		case <-timer.C:
+			check = true // the first pass, a resync or a retry: read the device
 		}
-		err := w.reconcile(ctx, force)
+		err := w.reconcile(ctx, force, check)
 		if ctx.Err() != nil {
 			return
 		}
@@ -399,8 +401,10 @@ func (w *worker) closeDriver() {
 }
 
 // reconcile makes the device run what its intent renders to; force pushes even when the device
-// already seems to.
-func (w *worker) reconcile(ctx context.Context, force bool) (err error) {
+// already seems to. Without check (a wake by a change), the device is not read first when what
+// vflink last committed there tells enough: the same rendering needs nothing, another one is
+// pushed (the driver reads the device under its lock anyway).
+func (w *worker) reconcile(ctx context.Context, force, check bool) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, w.m.opts.Timeout)
 	defer cancel()
 	dev, cred, err := w.m.read(ctx, w.name)
@@ -445,26 +449,35 @@ func (w *worker) reconcile(ctx context.Context, force bool) (err error) {
 			return &permanentError{err}
 		}
 		w.drv, w.render, w.drvKey = drv, render, key
+		check = true // a new address or new credentials: read the device
 	}
 	desired, err := w.render(dev, in.Value.Attachments)
 	if err != nil {
 		return &permanentError{fmt.Errorf("render: %w", err)}
 	}
-	running, err := w.drv.Running(ctx)
-	if err != nil {
-		st.Reachable = false
-		return fmt.Errorf("read running configuration: %w", err)
-	}
-	st.Reachable = true
-	if slices.Equal(running, desired) && !force {
-		st.InSync = true
-		w.applied = desired
-		return nil
-	}
-	if w.applied != nil && slices.Equal(w.applied, desired) && !slices.Equal(running, desired) {
-		add, del := diff(running, desired)
-		w.event(&st, "DriftRepaired", fmt.Sprintf("the device ran %d lines vflink did not commit and lacked %d it did; re-pushing", del, add))
-		w.log.Warn("drift", "missing", add, "extra", del)
+	var running []string
+	if !force && !check && w.applied != nil {
+		if slices.Equal(w.applied, desired) {
+			return nil
+		}
+		running = w.applied
+	} else {
+		running, err = w.drv.Running(ctx)
+		if err != nil {
+			st.Reachable = false
+			return fmt.Errorf("read running configuration: %w", err)
+		}
+		st.Reachable = true
+		if slices.Equal(running, desired) && !force {
+			st.InSync = true
+			w.applied = desired
+			return nil
+		}
+		if w.applied != nil && slices.Equal(w.applied, desired) && !slices.Equal(running, desired) {
+			add, del := diff(running, desired)
+			w.event(&st, "DriftRepaired", fmt.Sprintf("the device ran %d lines vflink did not commit and lacked %d it did; re-pushing", del, add))
+			w.log.Warn("drift", "missing", add, "extra", del)
+		}
 	}
 	start := w.m.opts.Now()
 	rev, err := w.drv.Apply(ctx, desired)
@@ -473,6 +486,7 @@ func (w *worker) reconcile(ctx context.Context, force bool) (err error) {
 		w.event(&st, "CommitFailed", err.Error())
 		return fmt.Errorf("commit: %w", err)
 	}
+	st.Reachable = true
 	after, err := w.drv.Running(ctx)
 	if err != nil {
 		return fmt.Errorf("read back after commit: %w", err)
