@@ -120,6 +120,47 @@ type Port struct {
 	UpdatedAt           string            `json:"updated_at"`
 	RevisionNumber      int64             `json:"revision_number"`
 	Conditions          []Condition       `json:"vflink:conditions"`
+	// TrunkDetails is set on a trunk's parent port (Neutron's trunk-details extension).
+	TrunkDetails *TrunkDetails `json:"trunk_details,omitempty"`
+}
+
+// TrunkDetails is what a trunk's parent port shows of its trunk.
+type TrunkDetails struct {
+	TrunkID  string       `json:"trunk_id"`
+	SubPorts []SubPortMAC `json:"sub_ports"`
+}
+
+// SubPortMAC is a subport as the parent port shows it.
+type SubPortMAC struct {
+	SubPort
+	MACAddress string `json:"mac_address"`
+}
+
+// Trunk is a Neutron trunk: a VLAN-aware VM's parent port (untagged traffic, on its own network)
+// and subports (tagged traffic, one network per VLAN). In vflink the parent is a VF port: its VF
+// passes the VM's tags (VLAN 0) and the switch port carries the subports' networks tagged and the
+// parent's network, unless it is a trunk network (VLAN 0), untagged.
+type Trunk struct {
+	ID             string    `json:"id"`
+	Name           string    `json:"name"`
+	Description    string    `json:"description"`
+	PortID         string    `json:"port_id"`
+	SubPorts       []SubPort `json:"sub_ports"`
+	TenantID       string    `json:"tenant_id"`
+	ProjectID      string    `json:"project_id"`
+	AdminStateUp   bool      `json:"admin_state_up"`
+	Status         string    `json:"status"`
+	Tags           []string  `json:"tags"`
+	CreatedAt      string    `json:"created_at"`
+	UpdatedAt      string    `json:"updated_at"`
+	RevisionNumber int64     `json:"revision_number"`
+}
+
+// SubPort is one subport of a trunk.
+type SubPort struct {
+	PortID           string `json:"port_id"`
+	SegmentationType string `json:"segmentation_type"`
+	SegmentationID   int    `json:"segmentation_id"`
 }
 
 // VNIC types a port may have.

@@ -45,6 +45,8 @@ func notFound(kind, id string) *Error {
 		typ = "SubnetNotFound"
 	case "port":
 		typ = "PortNotFound"
+	case "trunk":
+		typ = "TrunkNotFound"
 	default:
 		typ = "HTTPNotFound"
 	}

@@ -23,6 +23,8 @@ var extensions = []api.Extension{
 	ext("net-mtu-writable", "Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
 	ext("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
 	ext("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
+	ext("trunk", "Trunk Extension", "Provides support for trunk ports"),
+	ext("trunk-details", "Trunk port details", "Expose trunk port details"),
 }
 
 func (s *Service) listExtensions(w http.ResponseWriter, r *http.Request) error {

@@ -825,8 +825,18 @@ func (s *Service) DeletePort(ctx context.Context, c *auth.Context, id string) er
 			return err
 		}
 		p := o.Value
+		if tid, err := s.trunkOf(ctx, id); err != nil {
+			return err
+		} else if tid != "" {
+			role := "a subport"
+			if p.TrunkDetails != nil {
+				role = "the parent port"
+			}
+			return errf(http.StatusConflict, "PortInUse", "Port %s is %s of trunk %s; remove it from the trunk (or delete the trunk) first.", id, role, tid)
+		}
 		t := s.st.Txn()
 		t.Delete(portKey(id), o.ModRevision)
+		t.PrefixEmpty(trunkPortKey(id)) // a trunk taking the port meanwhile: retry, and refuse above
 		t.Remove("idx/net-ports/" + p.NetworkID + "/" + id)
 		t.Remove("idx/net-bound/" + p.NetworkID + "/" + id)
 		t.Remove(macKey(p.NetworkID, p.MACAddress))

@@ -221,6 +221,8 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h("GET /ports/{id}", s.showPort)
 	h("PUT /ports/{id}", s.updatePort)
 	h("DELETE /ports/{id}", s.deletePort)
+
+	s.registerTrunks(h)
 }
 
 // ifMatch parses "If-Match: revision_number=N" (several comma-separated constraints allowed).
