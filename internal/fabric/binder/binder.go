@@ -49,6 +49,36 @@ type endpoint struct {
 	iface     string
 	networkID string
 	vlan, vni int
+	native    bool // untagged on the switch port (a trunk parent's own network)
+}
+
+// expand turns a VF port's endpoint into what its switch port carries: the port's network (tagged
+// for an access VF; untagged for a trunk's parent, unless it is a trunk network, VLAN 0, which
+// carries nothing itself) and, for a trunk's parent, each subport's network tagged.
+func expand(s Snapshot, ep endpoint, byID map[string]api.Port) []endpoint {
+	var out []endpoint
+	td := ep.port.TrunkDetails
+	if ep.vlan != 0 {
+		ep.native = td != nil
+		out = append(out, ep)
+	}
+	if td == nil {
+		return out
+	}
+	for _, sp := range td.SubPorts {
+		sub, ok := byID[sp.PortID]
+		if !ok {
+			continue
+		}
+		n, ok := s.Networks[sub.NetworkID]
+		if !ok || n.SegmentationID == nil || *n.SegmentationID == 0 {
+			continue
+		}
+		e := ep
+		e.networkID, e.vlan, e.vni, e.native = n.ID, *n.SegmentationID, n.VNID, false
+		out = append(out, e)
+	}
+	return out
 }
 
 // Derive computes the attachments of a snapshot. Its output is sorted and deterministic.
@@ -57,6 +87,10 @@ func Derive(s Snapshot) Result {
 	allocByPort := map[string]api.VFAllocation{}
 	for _, a := range s.Allocations {
 		allocByPort[a.PortID] = a
+	}
+	byID := make(map[string]api.Port, len(s.Ports))
+	for _, p := range s.Ports {
+		byID[p.ID] = p
 	}
 	var eps []endpoint
 	for _, p := range s.Ports {
@@ -68,7 +102,7 @@ func Derive(s Snapshot) Result {
 			res.Problems = append(res.Problems, *prob)
 			continue
 		}
-		eps = append(eps, ep)
+		eps = append(eps, expand(s, ep, byID)...)
 	}
 	// group the endpoints of one server on one network: two or more distinct interfaces make a
 	// port group
@@ -85,7 +119,7 @@ func Derive(s Snapshot) Result {
 	}
 	att := map[string]*api.Attachment{}
 	add := func(a api.Attachment, port string) {
-		k := fmt.Sprintf("%s|%s|%s|%d|%t", a.Device, a.Interface, memberKey(a.PortGroup), a.VLAN, a.Manual)
+		k := fmt.Sprintf("%s|%s|%s|%d|%t|%t", a.Device, a.Interface, memberKey(a.PortGroup), a.VLAN, a.Manual, a.Native)
 		if cur, ok := att[k]; ok {
 			cur.Ports = append(cur.Ports, port)
 			return
@@ -115,7 +149,7 @@ func Derive(s Snapshot) Result {
 		}
 	}
 	for _, ep := range single {
-		add(api.Attachment{Device: ep.device, Interface: ep.iface, NetworkID: ep.networkID, VNI: ep.vni, VLAN: ep.vlan}, ep.port.ID)
+		add(api.Attachment{Device: ep.device, Interface: ep.iface, NetworkID: ep.networkID, VNI: ep.vni, VLAN: ep.vlan, Native: ep.native}, ep.port.ID)
 	}
 	for _, g := range groups {
 		members := map[api.Member]bool{}
@@ -124,7 +158,7 @@ func Derive(s Snapshot) Result {
 		}
 		if len(members) < 2 {
 			for _, ep := range g {
-				add(api.Attachment{Device: ep.device, Interface: ep.iface, NetworkID: ep.networkID, VNI: ep.vni, VLAN: ep.vlan}, ep.port.ID)
+				add(api.Attachment{Device: ep.device, Interface: ep.iface, NetworkID: ep.networkID, VNI: ep.vni, VLAN: ep.vlan, Native: ep.native}, ep.port.ID)
 			}
 			continue
 		}
@@ -144,7 +178,7 @@ func Derive(s Snapshot) Result {
 		}
 		for d := range devs {
 			for _, ep := range g {
-				add(api.Attachment{Device: d, PortGroup: ms, NetworkID: ep.networkID, VNI: ep.vni, VLAN: ep.vlan}, ep.port.ID)
+				add(api.Attachment{Device: d, PortGroup: ms, NetworkID: ep.networkID, VNI: ep.vni, VLAN: ep.vlan, Native: ep.native}, ep.port.ID)
 			}
 		}
 	}
@@ -152,6 +186,9 @@ func Derive(s Snapshot) Result {
 		a.NetworkName = s.Networks[a.NetworkID].Name
 		sort.Strings(a.Ports)
 		a.Ports = dedupe(a.Ports)
+	}
+	res.Problems = append(res.Problems, oneNative(att, byID, s.Networks)...)
+	for _, a := range att {
 		res.Attachments = append(res.Attachments, *a)
 	}
 	sort.Slice(res.Attachments, func(i, j int) bool {
@@ -166,6 +203,55 @@ func Derive(s Snapshot) Result {
 	})
 	sort.Slice(res.Problems, func(i, j int) bool { return res.Problems[i].PortID < res.Problems[j].PortID })
 	return res
+}
+
+// oneNative keeps one untagged network per switch interface (or port group): the one whose
+// earliest port was created first (then the lowest network ID). The others lose their native
+// attachment, and their ports get a problem naming the network the switch port already carries.
+func oneNative(att map[string]*api.Attachment, byID map[string]api.Port, nets map[string]api.Network) []Problem {
+	first := func(a *api.Attachment) string {
+		t := ""
+		for _, p := range a.Ports {
+			if c := byID[p].CreatedAt; t == "" || c < t {
+				t = c
+			}
+		}
+		return t + "|" + a.NetworkID
+	}
+	keep := map[string]*api.Attachment{}
+	var keys []string
+	for k, a := range att {
+		if a.Native {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return first(att[keys[i]]) < first(att[keys[j]]) })
+	var probs []Problem
+	for _, k := range keys {
+		a := att[k]
+		where := a.Device + " " + a.Interface + memberKey(a.PortGroup)
+		cur, ok := keep[where]
+		if !ok || cur.NetworkID == a.NetworkID {
+			keep[where] = a
+			continue
+		}
+		for _, p := range a.Ports {
+			probs = append(probs, Problem{PortID: p, Reason: "NativeConflict", Message: fmt.Sprintf(
+				"switch %s %s already carries network %s untagged (VLAN %d, for port %s); one untagged network per switch port, so network %s (VLAN %d) of trunk port %s is not carried; make the trunk's parent a port on a trunk network (VLAN 0) and add %s as a tagged subport",
+				a.Device, strings.TrimSpace(a.Interface+" "+strings.TrimSuffix(memberKey(a.PortGroup), ",")), netName(nets, cur.NetworkID), cur.VLAN, strings.Join(cur.Ports, ","),
+				netName(nets, a.NetworkID), a.VLAN, p, netName(nets, a.NetworkID))})
+		}
+		delete(att, k)
+	}
+	return probs
+}
+
+// netName is a network's name, or its ID when it has none.
+func netName(nets map[string]api.Network, id string) string {
+	if n := nets[id].Name; n != "" {
+		return n
+	}
+	return id
 }
 
 func memberKey(ms []api.Member) string {

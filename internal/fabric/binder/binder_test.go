@@ -1,6 +1,7 @@
 package binder_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -18,8 +19,11 @@ func link(sw, chassis, portID, subtype, desc string) *api.LLDPLink {
 func base() binder.Snapshot {
 	return binder.Snapshot{
 		Networks: map[string]api.Network{
-			"blue": {ID: "blue", VNID: 5, PhysicalNetwork: ptr("sriov"), SegmentationID: ptr(15)},
-			"bare": {ID: "bare", VNID: 6},
+			"blue":  {ID: "blue", VNID: 5, PhysicalNetwork: ptr("sriov"), SegmentationID: ptr(15)},
+			"bare":  {ID: "bare", VNID: 6},
+			"red":   {ID: "red", VNID: 7, PhysicalNetwork: ptr("sriov"), SegmentationID: ptr(7)},
+			"green": {ID: "green", VNID: 9, PhysicalNetwork: ptr("sriov"), SegmentationID: ptr(9)},
+			"trunk": {ID: "trunk", VNID: 3, PhysicalNetwork: ptr("sriov"), SegmentationID: ptr(0)},
 		},
 		Hosts: map[string]api.Host{
 			"c1": {Name: "c1", PFs: []api.PF{
@@ -108,6 +112,56 @@ func TestDerive(t *testing.T) {
 			problems: []string{"d2 UnknownSwitch"},
 		},
 	}
+	// trunk VFs: a parent port with subports on red and blue; subports are plain unbound ports
+	sub := func(id, net string) api.Port { return api.Port{ID: id, NetworkID: net, VNICType: api.VNICNormal} }
+	trunkPort := func(id, net, created string, subs ...string) api.Port {
+		p := port(id, net, "vm-"+id)
+		p.CreatedAt = created
+		p.TrunkDetails = &api.TrunkDetails{TrunkID: "tr-" + id, SubPorts: []api.SubPortMAC{}}
+		for _, s := range subs {
+			p.TrunkDetails.SubPorts = append(p.TrunkDetails.SubPorts, api.SubPortMAC{SubPort: api.SubPort{PortID: s, SegmentationType: "vlan"}})
+		}
+		return p
+	}
+	cases = append(cases, []struct {
+		name     string
+		ports    []api.Port
+		allocs   []api.VFAllocation
+		devices  func([]api.Device) []api.Device
+		want     []api.Attachment
+		problems []string
+	}{
+		{
+			name:   "trunk VF, tagged: the parent on the trunk network (VLAN 0) carries only its subports' networks, tagged",
+			ports:  []api.Port{trunkPort("t1", "trunk", "1", "s-red", "s-blue"), sub("s-red", "red"), sub("s-blue", "blue")},
+			allocs: []api.VFAllocation{alloc("t1", "ens1f0")},
+			want: []api.Attachment{
+				{Device: "leaf1", Interface: "xe-0/0/3", NetworkID: "red", VNI: 7, VLAN: 7, Ports: []string{"t1"}},
+				{Device: "leaf1", Interface: "xe-0/0/3", NetworkID: "blue", VNI: 5, VLAN: 15, Ports: []string{"t1"}},
+			},
+		},
+		{
+			name:   "trunk VF, native: the parent's own network is carried untagged, subports tagged",
+			ports:  []api.Port{trunkPort("t1", "green", "1", "s-red", "s-blue"), sub("s-red", "red"), sub("s-blue", "blue")},
+			allocs: []api.VFAllocation{alloc("t1", "ens1f0")},
+			want: []api.Attachment{
+				{Device: "leaf1", Interface: "xe-0/0/3", NetworkID: "red", VNI: 7, VLAN: 7, Ports: []string{"t1"}},
+				{Device: "leaf1", Interface: "xe-0/0/3", NetworkID: "green", VNI: 9, VLAN: 9, Native: true, Ports: []string{"t1"}},
+				{Device: "leaf1", Interface: "xe-0/0/3", NetworkID: "blue", VNI: 5, VLAN: 15, Ports: []string{"t1"}},
+			},
+		},
+		{
+			name: "one untagged network per switch port: the second trunk VF's native network is refused, the first kept",
+			ports: []api.Port{trunkPort("t2", "blue", "2"), trunkPort("t1", "green", "1", "s-red"), sub("s-red", "red"),
+				port("a1", "trunk", "vm-a")},
+			allocs: []api.VFAllocation{alloc("t1", "ens1f0"), alloc("t2", "ens1f0"), alloc("a1", "ens1f0")},
+			want: []api.Attachment{
+				{Device: "leaf1", Interface: "xe-0/0/3", NetworkID: "red", VNI: 7, VLAN: 7, Ports: []string{"t1"}},
+				{Device: "leaf1", Interface: "xe-0/0/3", NetworkID: "green", VNI: 9, VLAN: 9, Native: true, Ports: []string{"t1"}},
+			},
+			problems: []string{"t2 NativeConflict"},
+		},
+	}...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := base()
@@ -124,6 +178,9 @@ func TestDerive(t *testing.T) {
 				probs = append(probs, p.PortID+" "+p.Reason)
 				if p.Message == "" {
 					t.Errorf("problem of %s has no message", p.PortID)
+				}
+				if p.Reason == "NativeConflict" && !strings.Contains(p.Message, "already carries network green untagged (VLAN 9, for port t1)") {
+					t.Errorf("NativeConflict message does not name the network kept: %s", p.Message)
 				}
 			}
 			if diff := cmp.Diff(c.problems, probs); diff != "" {

@@ -67,9 +67,9 @@ func (c *Controller) loop(ctx context.Context) {
 		default:
 		}
 	}
-	// bindings (idx/net-bound), links, VF claims, devices and networks; not ports/ itself, whose
+	// bindings (idx/net-bound), links, VF claims, devices, networks and trunks; not ports/ itself, whose
 	// status churn (and every unbound port create) does not change what switches carry
-	for _, p := range []string{"idx/net-bound/", "hosts/", "vfs/", "devices/", "networks/"} {
+	for _, p := range []string{"idx/net-bound/", "hosts/", "vfs/", "devices/", "networks/", "trunks/"} {
 		go func(p string) {
 			for e := range c.st.Watch(ctx, p, 0) {
 				if e.Err != nil {
