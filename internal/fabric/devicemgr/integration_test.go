@@ -268,3 +268,41 @@ func TestJunosHostKeyLearntThenPinned(t *testing.T) {
 		return !s.Reachable && strings.Contains(strings.ToLower(s.LastError), "host key")
 	})
 }
+
+func TestJunosTrunkVFNativeAndTagged(t *testing.T) {
+	f := newFabric(t, "green", false)
+	ctx := context.Background()
+	// net2 (VN 7, VLAN 7) reaches the VM tagged through a subport; the VF port becomes the trunk's
+	// parent, so its own network (VLAN 15) is carried untagged
+	if _, err := store.Create(ctx, f.st, "networks/net2", api.Network{ID: "net2", Name: "red", ProjectID: "p1", TenantID: "p1", VNID: 7,
+		PhysicalNetwork: ptr("sriov"), SegmentationID: ptr(7), NetworkType: ptr("vlan")}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := f.net.CreatePort(ctx, admin, []byte(`{"port": {"network_id": "net2"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := store.Get[api.Port](ctx, f.st, "ports/"+f.vf.ID)
+	p := o.Value
+	p.TrunkDetails = &api.TrunkDetails{TrunkID: "t1", SubPorts: []api.SubPortMAC{{SubPort: api.SubPort{PortID: sub.ID, SegmentationType: "vlan", SegmentationID: 7}}}}
+	if _, err := store.Update(ctx, f.st, "ports/"+p.ID, p, o.ModRevision); err != nil {
+		t.Fatal(err)
+	}
+	f.sync()
+	run(t, devicemgr.New(f.st, f.opts()))
+	want := []string{
+		"set groups __vflink_access__ interfaces xe-0/0/3 native-vlan-id 15",
+		"set groups __vflink_access__ interfaces xe-0/0/3 unit 0 family ethernet-switching vlan members bd-5",
+		"set groups __vflink_access__ interfaces xe-0/0/3 unit 0 family ethernet-switching vlan members bd-7",
+		"set groups __vflink_access__ vlans bd-7 vlan-id 7",
+	}
+	eventually(t, "leaf1 carries VLAN 15 untagged and VLAN 7 tagged on xe-0/0/3", func() bool {
+		c := f.leaf.Committed()
+		for _, l := range want {
+			if !has(c, l) {
+				return false
+			}
+		}
+		return f.status().InSync
+	})
+}
