@@ -312,6 +312,8 @@ func TestServerCreateValidation(t *testing.T) {
 		{"unknown port", body(func(m map[string]any) { m["networks"] = []any{map[string]any{"port": "nope"}} }), nil, 400, "Port id nope not found."},
 		{"another project's port", body(func(m map[string]any) { m["networks"] = []any{map[string]any{"port": other}} }), member("p1"), 400, "Port id " + other + " not found."},
 		{"another project's image", body(func(m map[string]any) {}), member("p3"), 400, "Image " + img + " could not be found."},
+		{"unknown zone", body(func(m map[string]any) { m["availability_zone"] = "az9" }), nil, 400,
+			`Invalid input for field/attribute availability_zone. Value: "az9". vflink has one availability zone, nova; force a host with nova:HOST.`},
 	}
 	for _, c := range cases {
 		r := e.do("POST", "/compute/v2.1/servers", c.body, c.hdr...)
@@ -322,6 +324,9 @@ func TestServerCreateValidation(t *testing.T) {
 		if msg := r.fault("badRequest"); msg == "" || (c.msg != "" && msg != c.msg) {
 			t.Errorf("%s: got message %q, want %q", c.name, msg, c.msg)
 		}
+	}
+	if r := e.do("POST", "/compute/v2.1/servers", body(func(m map[string]any) { m["availability_zone"] = "nova:h1" }), member("p1")...); r.code != 403 {
+		t.Errorf("a member forcing a host: got %d %s, want 403", r.code, r.raw)
 	}
 	if got := e.must(200, "GET", "/compute/v2.1/servers?all_tenants=1", nil).body["servers"].([]any); len(got) != 0 {
 		t.Errorf("rejected creates left servers: %v", got)
@@ -406,6 +411,16 @@ func TestStoreScheduler(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("need %v: got %q %v, want %s", c.need, got, err, c.want)
 		}
+	}
+	// a forced host (availability_zone nova:HOST) is the only candidate
+	if got, err := sched.Pick(ctx, map[string]int{"sriov": 1}, "h1"); err != nil || got != "h1" {
+		t.Errorf("forced h1: got %q %v, want h1", got, err)
+	}
+	if got, err := sched.Pick(ctx, map[string]int{"sriov": 3}, "h1"); !errors.Is(err, nova.ErrNoValidHost) {
+		t.Errorf("forced h1 without 3 free VFs: got %q %v, want ErrNoValidHost", got, err)
+	}
+	if _, err := sched.Pick(ctx, map[string]int{}, "h9"); !errors.Is(err, nova.ErrNoValidHost) || !strings.Contains(err.Error(), "h9") {
+		t.Errorf("forced unknown host: got %v, want ErrNoValidHost naming h9", err)
 	}
 	// ties go to the first name: take one VF of h2, then h1 and h2 both have 2
 	put("ports/p6", api.Port{ID: "p6", NetworkID: "n1", HostID: "h2", VNICType: "direct-physical"})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,8 +18,8 @@ var ErrNoValidHost = errors.New("No valid host was found. There are not enough h
 // Scheduler picks a host with a free VF on each physical network the request needs.
 type Scheduler interface {
 	// Pick returns a host with at least need[physnet] free VFs on every physnet of need, or an error
-	// wrapping ErrNoValidHost.
-	Pick(ctx context.Context, need map[string]int) (host string, err error)
+	// wrapping ErrNoValidHost. With only, it picks among those hosts alone (a forced host).
+	Pick(ctx context.Context, need map[string]int, only ...string) (host string, err error)
 }
 
 // NewStoreScheduler returns a Scheduler over the hosts the agents register under "hosts/".
@@ -91,14 +92,19 @@ func (s storeScheduler) free(ctx context.Context) (map[string]map[string]int, er
 }
 
 // Pick implements Scheduler.
-func (s storeScheduler) Pick(ctx context.Context, need map[string]int) (string, error) {
+func (s storeScheduler) Pick(ctx context.Context, need map[string]int, only ...string) (string, error) {
 	free, err := s.free(ctx)
 	if err != nil {
 		return "", err
 	}
 	names := make([]string, 0, len(free))
 	for n := range free {
-		names = append(names, n)
+		if len(only) == 0 || slices.Contains(only, n) {
+			names = append(names, n)
+		}
+	}
+	if len(only) > 0 && len(names) == 0 {
+		return "", fmt.Errorf("%w (host %s has no agent registered)", ErrNoValidHost, strings.Join(only, ", "))
 	}
 	sort.Strings(names)
 	best, bestScore := "", -1

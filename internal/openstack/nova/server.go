@@ -73,6 +73,7 @@ func elevated(c *auth.Context) *auth.Context {
 type serverRequest struct {
 	name, imageRef, flavorRef string
 	ports                     []string
+	host                      string // forced by availability_zone "nova:HOST" (admin only)
 }
 
 func decodeServer(f fields) (serverRequest, error) {
@@ -103,6 +104,16 @@ func decodeServer(f fields) (serverRequest, error) {
 		if n != 1 {
 			return req, badRequest("Invalid input for field/attribute %s. Value: %d. vflink creates one server per request; %s must be 1.", k, n, k)
 		}
+	}
+	if az, ok, err := f.str("availability_zone"); err != nil {
+		return req, err
+	} else if ok && az != "" {
+		zone, host, _ := strings.Cut(az, ":")
+		host, _, _ = strings.Cut(host, ":") // "zone:host:node"
+		if zone != "nova" && zone != "" {
+			return req, badRequest("Invalid input for field/attribute availability_zone. Value: %q. vflink has one availability zone, nova; force a host with nova:HOST.", az)
+		}
+		req.host = host
 	}
 	if f.null("networks") {
 		return req, badRequest("%s", portsOnly)
@@ -159,6 +170,9 @@ func (s *Service) createServer(w http.ResponseWriter, r *http.Request, c *auth.C
 		}
 		return err
 	}
+	if req.host != "" && !c.IsAdmin() {
+		return errf(http.StatusForbidden, "Policy doesn't allow os_compute_api:servers:create:forced_host to be performed: forcing host %s needs the admin role.", req.host)
+	}
 	svc := elevated(c)
 	need := map[string]int{}
 	for _, id := range req.ports {
@@ -194,7 +208,7 @@ func (s *Service) createServer(w http.ResponseWriter, r *http.Request, c *auth.C
 		return err
 	}
 	// From here on the server exists: finish placing it even if the client goes away.
-	s.place(context.WithoutCancel(ctx), svc, srv, need)
+	s.place(context.WithoutCancel(ctx), svc, srv, need, req.host)
 
 	w.Header().Set("Location", s.links(r, "servers", srv.ID)[0].Href)
 	writeJSON(w, http.StatusAccepted, map[string]any{"server": map[string]any{
@@ -206,7 +220,7 @@ func (s *Service) createServer(w http.ResponseWriter, r *http.Request, c *auth.C
 
 // place schedules a stored BUILD server and binds its ports to the chosen host, or puts it in ERROR
 // with a fault and its ports unbound.
-func (s *Service) place(ctx context.Context, svc *auth.Context, srv Server, need map[string]int) {
+func (s *Service) place(ctx context.Context, svc *auth.Context, srv Server, need map[string]int, forced string) {
 	log := s.log.With("server", srv.ID)
 	fail := func(code int, msg string) {
 		log.Info("server failed", "err", msg)
@@ -218,9 +232,13 @@ func (s *Service) place(ctx context.Context, svc *auth.Context, srv Server, need
 			log.Error("record server fault", "err", err)
 		}
 	}
-	host, err := s.sched.Pick(ctx, need)
+	var only []string
+	if forced != "" {
+		only = []string{forced}
+	}
+	host, err := s.sched.Pick(ctx, need, only...)
 	if errors.Is(err, ErrNoValidHost) {
-		fail(http.StatusInternalServerError, ErrNoValidHost.Error())
+		fail(http.StatusInternalServerError, err.Error())
 		return
 	}
 	if err != nil {
