@@ -15,20 +15,41 @@ import (
 	"github.com/vflink/vflink/internal/host/hypervisor"
 	"github.com/vflink/vflink/internal/host/lldp"
 	"github.com/vflink/vflink/internal/host/sriov"
+	"github.com/vflink/vflink/internal/lab"
+	"github.com/vflink/vflink/internal/lab/labnic"
+	"github.com/vflink/vflink/internal/lab/netnshv"
 )
 
 // agentConfig is the agent's --config file.
 type agentConfig struct {
 	DeviceSpec json.RawMessage `json:"device_spec"`
-	SysfsRoot  string          `json:"sysfs_root"`
-	NIC        string          `json:"nic"`        // "netlink"
-	Hypervisor string          `json:"hypervisor"` // "none" or "libvirt"
+	SysfsRoot  string          `json:"sysfs_root"` // default "/sys"; with "lab": the lab host's tree
+	NIC        string          `json:"nic"`        // "netlink" or "lab"
+	Hypervisor string          `json:"hypervisor"` // "none", "libvirt" or "netns" (the lab's)
 	LibvirtURI string          `json:"libvirt_uri"`
-	LLDP       string          `json:"lldp"` // "auto" (lldpd when it runs, else native), "none"
+	// LLDP: "auto" (lldpd when it runs, else native), "none", or "lldpd:<socket>" (auto with the
+	// lldpd whose control socket is <socket>, e.g. the lab host's).
+	LLDP string `json:"lldp"`
+	// Lab says which lab host this agent is; needed by nic "lab" and hypervisor "netns".
+	Lab *agentLabConfig `json:"lab"`
+}
+
+// agentLabConfig is the agent config's "lab" object: the lab's plan and this host's index.
+type agentLabConfig struct {
+	Dir        string `json:"dir"`
+	Host       int    `json:"host"`
+	Hosts      int    `json:"hosts"`
+	PFsPerHost int    `json:"pfs_per_host"`
+	VFsPerPF   int    `json:"vfs_per_pf"`
+	Leaves     int    `json:"leaves"`
+}
+
+func (c *agentLabConfig) plan() lab.Plan {
+	return lab.Plan{Hosts: c.Hosts, PFsPerHost: c.PFsPerHost, VFsPerPF: c.VFsPerPF, Leaves: c.Leaves, Dir: c.Dir}
 }
 
 func loadAgentConfig(path string) (agentConfig, []sriov.DeviceSpec, error) {
-	cfg := agentConfig{SysfsRoot: "/sys", NIC: "netlink", Hypervisor: "none", LibvirtURI: "qemu:///system", LLDP: "auto"}
+	cfg := agentConfig{NIC: "netlink", Hypervisor: "none", LibvirtURI: "qemu:///system", LLDP: "auto"}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return cfg, nil, fmt.Errorf("read agent config: %w", err)
@@ -36,17 +57,41 @@ func loadAgentConfig(path string) (agentConfig, []sriov.DeviceSpec, error) {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
-		return cfg, nil, fmt.Errorf("agent config %s: %w (want {\"device_spec\": [...], \"sysfs_root\", \"nic\", \"hypervisor\", \"libvirt_uri\"})", path, err)
+		return cfg, nil, fmt.Errorf("agent config %s: %w (want {\"device_spec\": [...], \"sysfs_root\", \"nic\", \"hypervisor\", \"libvirt_uri\", \"lldp\", \"lab\"})", path, err)
 	}
 	specs, err := sriov.ParseDeviceSpecs(cfg.DeviceSpec)
 	if err != nil {
 		return cfg, nil, fmt.Errorf("agent config %s: %w", path, err)
 	}
-	if cfg.LLDP != "auto" && cfg.LLDP != "none" {
-		return cfg, nil, fmt.Errorf("agent config %s: lldp %q is not known; allowed: auto, none", path, cfg.LLDP)
+	if sock, ok := strings.CutPrefix(cfg.LLDP, "lldpd:"); (!ok || sock == "") && cfg.LLDP != "auto" && cfg.LLDP != "none" {
+		return cfg, nil, fmt.Errorf("agent config %s: lldp %q is not known; allowed: auto, none, lldpd:<control socket>", path, cfg.LLDP)
 	}
-	if cfg.NIC != "netlink" {
-		return cfg, nil, fmt.Errorf("agent config %s: nic %q is not known; allowed: netlink", path, cfg.NIC)
+	switch cfg.NIC {
+	case "netlink", "lab":
+	default:
+		return cfg, nil, fmt.Errorf("agent config %s: nic %q is not known; allowed: netlink, lab", path, cfg.NIC)
+	}
+	switch cfg.Hypervisor {
+	case "none", "", "libvirt", "netns":
+	default:
+		return cfg, nil, fmt.Errorf("agent config %s: hypervisor %q is not known; allowed: none, libvirt, netns", path, cfg.Hypervisor)
+	}
+	if cfg.NIC == "lab" || cfg.Hypervisor == "netns" {
+		if cfg.Lab == nil {
+			return cfg, nil, fmt.Errorf("agent config %s: nic \"lab\" and hypervisor \"netns\" need \"lab\": {\"dir\", \"host\", \"hosts\", \"pfs_per_host\", \"vfs_per_pf\", \"leaves\"}", path)
+		}
+		if err := cfg.Lab.plan().Check(); err != nil {
+			return cfg, nil, fmt.Errorf("agent config %s: lab: %w", path, err)
+		}
+		if cfg.Lab.Host < 1 || cfg.Lab.Host > cfg.Lab.Hosts {
+			return cfg, nil, fmt.Errorf("agent config %s: lab host %d is out of range 1-%d", path, cfg.Lab.Host, cfg.Lab.Hosts)
+		}
+	}
+	if cfg.SysfsRoot == "" {
+		cfg.SysfsRoot = "/sys"
+		if cfg.NIC == "lab" {
+			cfg.SysfsRoot = cfg.Lab.plan().SysfsRoot(cfg.Lab.Host)
+		}
 	}
 	return cfg, specs, nil
 }
@@ -90,12 +135,18 @@ func newAgentCmd() *cobra.Command {
 			case "none", "":
 			case "libvirt":
 				hv = &hypervisor.Libvirt{URI: cfg.LibvirtURI}
+			case "netns":
+				hv = netnshv.New(netnshv.Config{Plan: cfg.Lab.plan(), Host: cfg.Lab.Host, Log: log})
 			default:
-				return fmt.Errorf("agent config: hypervisor %q is not known; allowed: none, libvirt", cfg.Hypervisor)
+				return fmt.Errorf("agent config: hypervisor %q is not known; allowed: none, libvirt, netns", cfg.Hypervisor)
+			}
+			var nic sriov.Programmer = sriov.NewNetlink(nil)
+			if cfg.NIC == "lab" {
+				nic = labnic.New(labnic.Config{Plan: cfg.Lab.plan(), Host: cfg.Lab.Host, Log: log})
 			}
 			fs := sriov.NewFS(cfg.SysfsRoot)
 			var src lldp.Runner
-			if cfg.LLDP == "auto" {
+			if cfg.LLDP != "none" {
 				inv, err := fs.Scan(specs)
 				if err != nil {
 					return err
@@ -104,11 +155,15 @@ func newAgentCmd() *cobra.Command {
 				for _, pf := range inv.PFs {
 					pfs = append(pfs, pf.Name)
 				}
-				if src, err = lldp.Auto(cmd.Context(), &lldp.Lldpd{}, pfs, log); err != nil {
+				lld := &lldp.Lldpd{}
+				if sock, ok := strings.CutPrefix(cfg.LLDP, "lldpd:"); ok {
+					lld.Socket = sock
+				}
+				if src, err = lldp.Auto(cmd.Context(), lld, pfs, log); err != nil {
 					return fmt.Errorf("lldp: %w (set \"lldp\": \"none\" in the config to run without)", err)
 				}
 			}
-			a, err := agent.New(agent.Config{Host: host, Specs: specs, FS: fs, NIC: sriov.NewNetlink(nil),
+			a, err := agent.New(agent.Config{Host: host, Specs: specs, FS: fs, NIC: nic,
 				Client: c, Hypervisor: hv, LLDP: src, Logger: log})
 			if err != nil {
 				return err
