@@ -185,7 +185,7 @@ func newAgentCmd() *cobra.Command {
 }
 
 func newFindMACCmd() *cobra.Command {
-	var sysfs, host string
+	var sysfs, host, configPath string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "find-mac MAC",
@@ -199,12 +199,31 @@ func newFindMACCmd() *cobra.Command {
 			if host == "" {
 				host, _ = os.Hostname()
 			}
-			m, err := sriov.FindMAC(sriov.NewFS(sysfs), sriov.NewNetlink(nil), mac)
+			var nic sriov.Programmer = sriov.NewNetlink(nil)
+			lld := &lldp.Lldpd{}
+			if configPath != "" { // the agent's own view: its sysfs root, NIC backend and lldpd
+				cfg, _, err := loadAgentConfig(configPath)
+				if err != nil {
+					return err
+				}
+				if !cmd.Flags().Changed("sysfs-root") {
+					sysfs = cfg.SysfsRoot
+				}
+				if cfg.NIC == "lab" {
+					nic = labnic.New(labnic.Config{Plan: cfg.Lab.plan(), Host: cfg.Lab.Host})
+					if !cmd.Flags().Changed("host") {
+						host = lab.HostName(cfg.Lab.Host)
+					}
+				}
+				if sock, ok := strings.CutPrefix(cfg.LLDP, "lldpd:"); ok {
+					lld.Socket = sock
+				}
+			}
+			m, err := sriov.FindMAC(sriov.NewFS(sysfs), nic, mac)
 			if err != nil {
 				return fmt.Errorf("find %s: %w", mac, err)
 			}
 			sw, sport := "", ""
-			lld := &lldp.Lldpd{}
 			if lld.Running(cmd.Context()) {
 				if ns, err := lld.Neighbors(cmd.Context()); err == nil {
 					for _, n := range ns {
@@ -235,6 +254,7 @@ func newFindMACCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&sysfs, "sysfs-root", "/sys", "root of sysfs")
 	cmd.Flags().StringVar(&host, "host", "", "host name to print (default: the hostname)")
+	cmd.Flags().StringVar(&configPath, "config", "", "an agent config: use its sysfs root, NIC backend (e.g. the lab's) and lldpd socket")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -39,6 +39,7 @@ func run(ctx context.Context, args []string) error {
 		newAgentCmd(),
 		newDeviceCmd(),
 		newDevsimCmd(),
+		newLabCmd(),
 	)
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)
