@@ -186,12 +186,13 @@ func (d *Demo) scenario(ctx context.Context, scenario string) error {
 		return fail("image", "%v", err)
 	}
 	// step 1: networks with physnet sriov; the VLAN defaults to the network's VN ID
-	red, redVLAN, err := d.network("demo-red", "10.247.1.0/24")
+	red, redVLAN, err := d.network("demo-red", "10.247.1.0/24", "10.247.1.10", "10.247.1.99")
 	if err != nil {
 		return err
 	}
-	// the isolation network has the same subnet range: only the VLAN keeps them apart
-	_, blueVLAN, err := d.network("demo-blue", "10.247.1.0/24")
+	// the isolation network has the same subnet range (other addresses): only the VLAN keeps
+	// them apart
+	_, blueVLAN, err := d.network("demo-blue", "10.247.1.0/24", "10.247.1.100", "10.247.1.199")
 	if err != nil {
 		return err
 	}
@@ -319,7 +320,7 @@ func (d *Demo) scenario(ctx context.Context, scenario string) error {
 	return nil
 }
 
-func (d *Demo) network(name, cidr string) (string, int, error) {
+func (d *Demo) network(name, cidr, poolStart, poolEnd string) (string, int, error) {
 	out, err := d.openstack(1, "network", "create", name, "-f", "value", "-c", "id")
 	if err != nil {
 		return "", 0, fail("network create", "%v", err)
@@ -336,7 +337,8 @@ func (d *Demo) network(name, cidr string) (string, int, error) {
 	if _, err := fmt.Sscan(strings.TrimSpace(out), &vlan); err != nil || vlan < 1 {
 		return "", 0, fail("network show", "network %s has VLAN %q after network set", name, strings.TrimSpace(out))
 	}
-	if _, err := d.openstack(0, "subnet", "create", "--network", name, "--subnet-range", cidr, "--gateway", "none", name+"-sub", "-f", "value", "-c", "id"); err != nil {
+	if _, err := d.openstack(0, "subnet", "create", "--network", name, "--subnet-range", cidr, "--gateway", "none",
+		"--allocation-pool", "start="+poolStart+",end="+poolEnd, name+"-sub", "-f", "value", "-c", "id"); err != nil {
 		return "", 0, fail("subnet create", "%v", err)
 	}
 	return id, vlan, nil
@@ -498,18 +500,29 @@ func (d *Demo) drift(ctx context.Context, vm1, vm2 *vm, vlan int) error {
 	if len(without) == len(running) {
 		return fail("drift", "%s does not run %q", leaf.Name, member)
 	}
-	t := time.Now()
-	if _, err := drv.Apply(ctx, without); err != nil {
-		return fail("drift", "commit by hand on %s: %v", leaf.Name, err)
+	pingOnce := func() bool {
+		return exec.Command("ip", "netns", "exec", vm1.ns, "ping", "-c", "1", "-W", "0.3", vm2.ports[0].ip).Run() == nil
 	}
-	d.printf("[%5.1fs] by hand on %s: delete %s  (%.2fs)\n", time.Since(d.start).Seconds(), leaf.Name, strings.TrimPrefix(member, "set "), time.Since(t).Seconds())
-	if _, err := d.netns(1, vm1.ns, "ping", "-c", "1", "-W", "1", vm2.ports[0].ip); err == nil {
-		// the device manager may already have repaired it (it reads every 2 s): that is fine, but
-		// say so, as the drop was not seen
-		d.printf("          (the device manager repaired the drift before the ping)\n")
-	} else {
-		d.printf("          ok: the wrong configuration drops %s → %s\n", vm1.name, vm2.ports[0].ip)
+	// the device manager reads the switch every few seconds: if it repairs the change before a
+	// ping sees the drop, make the change again (at most 3 times)
+	seen := false
+	for attempt := 1; attempt <= 3 && !seen; attempt++ {
+		t := time.Now()
+		if _, err := drv.Apply(ctx, without); err != nil {
+			return fail("drift", "commit by hand on %s: %v", leaf.Name, err)
+		}
+		d.printf("[%5.1fs] by hand on %s: delete %s  (%.2fs)\n", time.Since(d.start).Seconds(), leaf.Name, strings.TrimPrefix(member, "set "), time.Since(t).Seconds())
+		for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline); {
+			if !pingOnce() {
+				seen = true
+				break
+			}
+		}
 	}
+	if !seen {
+		return fail("drift", "no ping to %s failed after the VLAN was removed by hand from %s %s", vm2.ports[0].ip, leaf.Name, junosPort)
+	}
+	d.printf("          ok: the wrong configuration drops %s → %s\n", vm1.name, vm2.ports[0].ip)
 	return d.wait("the device manager repairs the drift and the ping passes again", 20*time.Second, func() (bool, string) {
 		cmd := exec.Command("ip", "netns", "exec", vm1.ns, "ping", "-c", "1", "-W", "1", vm2.ports[0].ip)
 		if err := cmd.Run(); err != nil {
