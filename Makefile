@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/vflink
 
-.PHONY: build test test-short fuzz run bench clean
+.PHONY: build test test-short fuzz run demo bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/vflink
@@ -31,6 +31,16 @@ fuzz:
 # creates the admin and writes ./data/openrc and ./data/clouds.yaml for the openstack CLI.
 run: build
 	$(BIN) server --listen 127.0.0.1:9696 --data-dir ./data
+
+# The lab demo (root): installs the Debian packages it needs when they are missing, builds, and
+# runs the seed's workflow on the whole fabric emulated on this machine, with real packets.
+SCENARIO ?= access
+demo:
+	@missing=0; for c in ovs-vsctl ovsdb-server ovs-vswitchd lldpd lldpcli openstack ip ethtool ping; do command -v $$c >/dev/null || missing=1; done; \
+	  if [ $$missing = 1 ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    openvswitch-switch lldpd iproute2 ethtool iputils-ping python3-openstackclient >/dev/null; fi
+	$(GO) build -o $(BIN) ./cmd/vflink
+	$(BIN) lab demo --scenario $(SCENARIO)
 
 clean:
 	rm -rf bin test.out
