@@ -272,6 +272,15 @@ func (d *Demo) scenario(ctx context.Context, scenario string) error {
 	}
 	// packets: the guest configures its address (as cloud-init would)
 	for _, v := range vms {
+		if len(v.ports) > 1 {
+			// two interfaces in one subnet: each answers ARP for its own address only, so a reply
+			// comes back on the interface that asked (as a multi-homed guest is set up)
+			for _, kv := range []string{"net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2"} {
+				if _, err := d.netns(0, v.ns, "sysctl", "-q", "-w", kv); err != nil {
+					return fail("guest address", "%v", err)
+				}
+			}
+		}
 		for i, p := range v.ports {
 			if p.ip == "" {
 				continue
