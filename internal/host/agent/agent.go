@@ -278,10 +278,27 @@ func (a *Agent) Reconcile(ctx context.Context, w api.HostWork) error {
 		s     slot
 	}
 	var jobs []job
-	free := func(physnet string) (slot, int, int) {
+	// a server's ports go to different PFs when they can (PFs cabled to different switches make a
+	// multi-homed server: the binder turns its switch ports into one port group)
+	serverPFs := map[string]map[string]bool{}
+	note := func(server, pf string) {
+		if server == "" {
+			return
+		}
+		if serverPFs[server] == nil {
+			serverPFs[server] = map[string]bool{}
+		}
+		serverPFs[server][pf] = true
+	}
+	for _, p := range ports {
+		if al, ok := byPort[p.PortID]; ok {
+			note(p.DeviceID, al.PF)
+		}
+	}
+	free := func(physnet string, avoid map[string]bool) (slot, int, int) {
 		total, used := 0, 0
 		var pick slot
-		found := false
+		found, spread := false, false
 		for _, pci := range order {
 			s := slots[pci]
 			if s.physnet != physnet {
@@ -292,8 +309,8 @@ func (a *Agent) Reconcile(ctx context.Context, w api.HostWork) error {
 				used++
 				continue
 			}
-			if !found {
-				pick, found = s, true
+			if !found || (!spread && !avoid[s.pf.Name]) {
+				pick, found, spread = s, true, !avoid[s.pf.Name]
 			}
 		}
 		if !found {
@@ -321,7 +338,7 @@ func (a *Agent) Reconcile(ctx context.Context, w api.HostWork) error {
 			jobs = append(jobs, job{port: p, alloc: al, s: s})
 			continue
 		}
-		s, total, used := free(p.PhysicalNetwork)
+		s, total, used := free(p.PhysicalNetwork, serverPFs[p.DeviceID])
 		if s.pf == nil {
 			msg := fmt.Sprintf("no free VF on host %s for physical network %q: %d of %d VFs in use", a.cfg.Host, p.PhysicalNetwork, used, total)
 			if total == 0 {
@@ -331,6 +348,7 @@ func (a *Agent) Reconcile(ctx context.Context, w api.HostWork) error {
 			continue
 		}
 		taken[s.vf.PCIAddress] = true
+		note(p.DeviceID, s.pf.Name)
 		jobs = append(jobs, job{port: p, s: s, fresh: true,
 			alloc: api.VFAllocation{Host: a.cfg.Host, PF: s.pf.Name, VFIndex: s.vf.Index, PCIAddress: s.vf.PCIAddress, PortID: p.PortID}})
 	}

@@ -962,6 +962,9 @@ func (s *Service) HostPorts(ctx context.Context, host string) ([]api.HostPort, i
 		if n.SegmentationID != nil {
 			hp.VLAN = *n.SegmentationID
 		}
+		if p.TrunkDetails != nil {
+			hp.VLAN = 0 // a trunk's parent: its VF passes the VM's tags (the switch port does the VLANs)
+		}
 		out = append(out, hp)
 	}
 	return out, rev, nil

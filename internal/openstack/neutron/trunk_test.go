@@ -1,8 +1,11 @@
 package neutron_test
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/vflink/vflink/internal/openstack/neutron"
 )
 
 func TestTrunks(t *testing.T) {
@@ -114,6 +117,21 @@ func TestTrunks(t *testing.T) {
 	if r := e.must(200, "GET", "/trunks?name=renamed", nil); len(r.body["trunks"].([]any)) != 1 {
 		t.Errorf("filter by name: %s", r.raw)
 	}
+	// bound, the parent's VF passes the VM's tags: the host sees VLAN 0 for it
+	e.must(200, "PUT", "/ports/"+parent, map[string]any{"port": map[string]any{"binding:host_id": "h1"}})
+	hps, _, err := neutron.New(e.st, neutron.Config{}).HostPorts(context.Background(), "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hp := range hps {
+		if hp.PortID == parent && hp.VLAN != 0 {
+			t.Errorf("the trunk's parent port reaches its host with VLAN %d, want 0 (a trunk VF)", hp.VLAN)
+		}
+	}
+	if r := e.do("DELETE", "/trunks/"+tid, nil); r.code != 409 || r.errType() != "TrunkInUse" {
+		t.Errorf("delete a trunk whose parent is bound: %d %s, want 409 TrunkInUse", r.code, r.raw)
+	}
+	e.must(200, "PUT", "/ports/"+parent, map[string]any{"port": map[string]any{"binding:host_id": ""}})
 	e.must(204, "DELETE", "/trunks/"+tid, nil)
 	if p := e.must(200, "GET", "/ports/"+parent, nil).obj("port"); p["trunk_details"] != nil {
 		t.Errorf("trunk_details after the trunk went: %v", p["trunk_details"])
