@@ -220,8 +220,10 @@ configuration, and commits counts the commits the leaves made.`,
 			if res.TimedOut {
 				fmt.Fprintf(out, "stopped after --timeout %s: %d of %d ports had reached their leaf\n", o.Timeout, res.Configured, res.Ports)
 			} else {
-				fmt.Fprintf(out, "the last leaf's last push began %s after the burst started (burst window %s)\n",
-					res.LastPushStartMax.Round(time.Millisecond), o.Window)
+				if !o.Naive {
+					fmt.Fprintf(out, "the burst was written to the store in %s; the last leaf's last push began %s after the burst started\n",
+						res.BurstWritten.Round(time.Millisecond), res.LastPushStartMax.Round(time.Millisecond))
+				}
 				fmt.Fprintf(out, "all %d leaves run their final configuration after %s; %d commits (at most %d on one leaf); goal: <= 2x commit latency + 1 s = %s, <= 2 commits per leaf\n",
 					res.Devices, res.Converged.Round(time.Millisecond), res.Commits, res.CommitsPerDeviceMax, (2*o.CommitLatency + time.Second))
 			}

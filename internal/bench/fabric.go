@@ -48,7 +48,9 @@ type FabricResult struct {
 	// LastPushStartMax is when the last leaf's last push began (its commit confirmed ended minus
 	// the commit latency), from the start of the burst: what coalescing waited before pushing.
 	LastPushStartMax time.Duration
-	Configured       int // ports whose configuration reached their device (naive runs that timed out)
+	// BurstWritten is when the last intent write of the burst was done.
+	BurstWritten time.Duration
+	Configured   int // ports whose configuration reached their device (naive runs that timed out)
 }
 
 // String is the one machine-readable line of a run.
@@ -221,7 +223,9 @@ func Fabric(ctx context.Context, o FabricOptions) (FabricResult, error) {
 		}
 		progress("device manager ready on %d devices; burst of %d ports in %d batches over %s", o.Devices, o.Ports, batches, o.Window)
 		start = time.Now()
+		written := make(chan time.Duration, 1)
 		go func() {
+			defer func() { written <- time.Since(start) }()
 			for b := 0; b < batches; b++ {
 				if wait := time.Until(start.Add(time.Duration(b) * 100 * time.Millisecond)); wait > 0 {
 					time.Sleep(wait)
@@ -250,6 +254,7 @@ func Fabric(ctx context.Context, o FabricOptions) (FabricResult, error) {
 			}
 			if ok == o.Devices {
 				res.Converged = time.Since(start)
+				res.BurstWritten = <-written
 				configured.Store(int64(o.Ports))
 				break
 			}

@@ -76,6 +76,11 @@ type Driver struct {
 	version string        // NETCONF version to prefer ("" = the highest both sides speak); tests set it
 	smu     sync.Mutex
 	current *session // guarded by smu
+	// last is the vflink configuration the device ran when this driver last read or committed it
+	// (guarded by mu; nil: unknown). Apply uses it to know which vflink groups to delete instead
+	// of reading the device under the lock; a stale value only leaves a group the device manager's
+	// read-back then finds, and the next push (after a fresh Running) removes it.
+	last []string
 }
 
 // New returns a driver for the device; it does not connect (that happens on first use).
@@ -119,6 +124,7 @@ func (d *Driver) Running(ctx context.Context) ([]string, error) {
 		d.drop(s)
 		return nil, err
 	}
+	d.last = lines
 	return lines, nil
 }
 
@@ -174,6 +180,7 @@ func (d *Driver) apply(ctx context.Context, s *session, want []string) (string, 
 		d.abandon(ctx, s)
 		return "", err
 	}
+	d.last = want
 	if _, err := s.call(ctx, s.unlock); err != nil {
 		// Committed and confirmed: the device runs the new configuration. Ending the session
 		// releases the lock.
@@ -184,10 +191,14 @@ func (d *Driver) apply(ctx context.Context, s *session, want []string) (string, 
 }
 
 func (d *Driver) applyLocked(ctx context.Context, s *session, want []string) (string, error) {
-	running, err := d.running(ctx, s)
-	if err != nil {
-		return "", err
+	running := d.last
+	if running == nil {
+		var err error
+		if running, err = d.running(ctx, s); err != nil {
+			return "", err
+		}
 	}
+	d.last = nil // unknown until the commit is confirmed
 	text := loadText(running, want)
 	rep, err := s.call(ctx, s.raw(loadRPC(text)))
 	if err != nil {
