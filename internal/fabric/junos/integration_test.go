@@ -758,3 +758,35 @@ func TestBadAddress(t *testing.T) {
 		}
 	}
 }
+
+// A push deletes the vflink groups the driver last saw; a group someone added by hand since then
+// survives that push (the device manager's read-back then sees it), and the next push after a
+// Running removes it.
+func TestStaleLastConfigurationIsCorrectedAfterRunning(t *testing.T) {
+	_, dev := leaf(t, devsim.Options{})
+	d := driver(t, dev, nil)
+	ctx := context.Background()
+	if _, err := d.Apply(ctx, lines(common, net1)); err != nil {
+		t.Fatal(err)
+	}
+	extra := "set groups __vflink_lag__ chassis aggregated-devices ethernet device-count 128"
+	if err := dev.Exec(extra + "\nset apply-groups __vflink_lag__"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Apply(ctx, lines(common, net2)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := d.Running(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasLine(got, extra) {
+		t.Fatalf("a group added by hand after the last read was removed by a push that did not know it: %q", got)
+	}
+	if _, err := d.Apply(ctx, lines(common, net2)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d.Running(ctx); hasLine(got, extra) || !slices.Equal(got, sorted(lines(common, net2))) {
+		t.Fatalf("after Running and another push the device runs %q, want exactly the desired lines", got)
+	}
+}
