@@ -170,6 +170,23 @@ func (s *Service) inUse(ctx context.Context, err error) error {
 	return errf(http.StatusConflict, "PortInUse", "Port %s is already in use by trunk %s.", port, tid)
 }
 
+// trunkFields are a trunk's writable attributes; the OK flags say which were given.
+type trunkFields struct {
+	name, desc               string
+	up, nameOK, descOK, upOK bool
+}
+
+func decodeTrunkFields(a *attrs) (f trunkFields, err error) {
+	if f.name, f.nameOK, err = a.str("name", maxStr); err != nil {
+		return f, err
+	}
+	if f.desc, f.descOK, err = a.str("description", maxStr); err != nil {
+		return f, err
+	}
+	f.up, f.upOK, err = a.boolean("admin_state_up")
+	return f, err
+}
+
 func (s *Service) createTrunk(w http.ResponseWriter, r *http.Request) error {
 	ctx, c := r.Context(), caller(r)
 	a, err := decodeBody(r.Body, "trunk")
@@ -183,15 +200,7 @@ func (s *Service) createTrunk(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	name, _, err := a.str("name", maxStr)
-	if err != nil {
-		return err
-	}
-	desc, _, err := a.str("description", maxStr)
-	if err != nil {
-		return err
-	}
-	up, upOK, err := a.boolean("admin_state_up")
+	f, err := decodeTrunkFields(a)
 	if err != nil {
 		return err
 	}
@@ -210,8 +219,8 @@ func (s *Service) createTrunk(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	now := s.now()
-	t := api.Trunk{ID: uuid.NewString(), Name: name, Description: desc, PortID: parentID, TenantID: proj, ProjectID: proj,
-		AdminStateUp: !upOK || up, Status: "DOWN", Tags: []string{}, CreatedAt: now, UpdatedAt: now, RevisionNumber: 1}
+	t := api.Trunk{ID: uuid.NewString(), Name: f.name, Description: f.desc, PortID: parentID, TenantID: proj, ProjectID: proj,
+		AdminStateUp: !f.upOK || f.up, Status: "DOWN", Tags: []string{}, CreatedAt: now, UpdatedAt: now, RevisionNumber: 1}
 	err = retry(ctx, func(int) error {
 		po, err := s.visiblePort(ctx, c, parentID)
 		if err != nil {
@@ -361,15 +370,7 @@ func (s *Service) updateTrunk(w http.ResponseWriter, r *http.Request) error {
 	if err := a.readOnly("update", "id", "port_id", "sub_ports", "tenant_id", "project_id", "status", "created_at", "updated_at", "revision_number"); err != nil {
 		return err
 	}
-	name, nameOK, err := a.str("name", maxStr)
-	if err != nil {
-		return err
-	}
-	desc, descOK, err := a.str("description", maxStr)
-	if err != nil {
-		return err
-	}
-	up, upOK, err := a.boolean("admin_state_up")
+	f, err := decodeTrunkFields(a)
 	if err != nil {
 		return err
 	}
@@ -383,14 +384,14 @@ func (s *Service) updateTrunk(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		t := o.Value
-		if nameOK {
-			t.Name = name
+		if f.nameOK {
+			t.Name = f.name
 		}
-		if descOK {
-			t.Description = desc
+		if f.descOK {
+			t.Description = f.desc
 		}
-		if upOK {
-			t.AdminStateUp = up
+		if f.upOK {
+			t.AdminStateUp = f.up
 		}
 		t.RevisionNumber++
 		t.UpdatedAt = s.now()
