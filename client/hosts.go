@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/vflink/vflink/api"
 )
@@ -61,4 +62,25 @@ func (c *Client) ReleaseVF(ctx context.Context, host, pci, port string) error {
 // ReportPortStatus records what host's agent says about a port.
 func (c *Client) ReportPortStatus(ctx context.Context, host, port string, st api.PortStatus) error {
 	return c.v1(ctx, http.MethodPut, "/hosts/"+url.PathEscape(host)+"/ports/"+url.PathEscape(port)+"/status", nil, st, nil)
+}
+
+// HostWorkChanges long-polls what changed in host's desired state after cursor (HostWork.Cursor
+// or the last answer's Cursor); the answer is empty when nothing changed within the server's wait
+// (or timeout, when > 0). An unusable cursor is answered with the whole state (Full).
+func (c *Client) HostWorkChanges(ctx context.Context, host, cursor string, timeout time.Duration) (api.HostWorkChanges, error) {
+	q := url.Values{"cursor": {cursor}}
+	if timeout > 0 {
+		q.Set("timeout", strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64))
+	}
+	var out api.HostWorkChanges
+	err := c.v1(ctx, http.MethodGet, "/hosts/"+url.PathEscape(host)+"/changes", q, nil, &out)
+	return out, err
+}
+
+// HostBatch sends one round trip of releases, claims and reports for host; the answer holds the
+// outcome of each item (a failed item is not an error).
+func (c *Client) HostBatch(ctx context.Context, host string, b api.HostBatch) (api.HostBatchResult, error) {
+	var out api.HostBatchResult
+	err := c.v1(ctx, http.MethodPost, "/hosts/"+url.PathEscape(host)+"/batch", nil, b, &out)
+	return out, err
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -252,6 +254,8 @@ func Binding(ctx context.Context, opts BindingOptions) (res BindingResult, err e
 	defer stopWatch()
 	events := st.Watch(wctx, "ports/", rev+1)
 
+	binder := newBindClient(c.BaseURL(), BindingHost)
+	cleanups = append(cleanups, binder.hc.CloseIdleConnections)
 	start := time.Now()
 	var (
 		errs     errorLog
@@ -269,7 +273,7 @@ func Binding(ctx context.Context, opts BindingOptions) (res BindingResult, err e
 						return
 					}
 					sent[i].Store(time.Now().UnixNano())
-					if _, err := c.UpdatePort(phaseCtx, ids[i], map[string]any{"binding:host_id": BindingHost}); err != nil {
+					if err := binder.bind(phaseCtx, ids[i]); err != nil {
 						if phaseCtx.Err() == nil {
 							errs.add(fmt.Errorf("bind port %s: %w", ids[i], err))
 						}
@@ -315,7 +319,14 @@ loop:
 				watchErr = fmt.Errorf("bench binding: watch ports/: %w", e.Err)
 				break loop
 			}
+			// the observer does as little as it can, so as not to slow what it measures: the port's
+			// ID is in the key, and only a write that may say ACTIVE or ERROR is decoded
 			if e.Type != store.Put {
+				continue
+			}
+			i, ok := index[strings.TrimPrefix(e.Key, "ports/")]
+			if !ok || sent[i].Load() == 0 || settled[i].Load() != 0 ||
+				!bytes.Contains(e.Value, []byte(`"`+api.StatusActive+`"`)) && !bytes.Contains(e.Value, []byte(`"`+api.StatusError+`"`)) {
 				continue
 			}
 			var p struct {
@@ -325,10 +336,6 @@ loop:
 			if err := json.Unmarshal(e.Value, &p); err != nil {
 				watchErr = fmt.Errorf("bench binding: decode %s: %w", e.Key, err)
 				break loop
-			}
-			i, ok := index[p.ID]
-			if !ok || sent[i].Load() == 0 || settled[i].Load() != 0 {
-				continue
 			}
 			switch p.Status {
 			case api.StatusActive:
@@ -383,6 +390,42 @@ loop:
 		return res, fmt.Errorf("bench binding: stopped with %d of %d ports settled: %w", nSettled, res.Bindings, err)
 	}
 	return res, nil
+}
+
+// bindClient sends the bind requests of the Binding benchmark: PUT /v2.0/ports/<id> with
+// binding:host_id, as client.UpdatePort does, but it does not decode the port it gets back (the
+// benchmark needs only the status code), so the 16 workers spend less of the machine the
+// measured system runs on.
+type bindClient struct {
+	hc   *http.Client
+	base string
+	body []byte
+}
+
+func newBindClient(base, host string) *bindClient {
+	body, _ := json.Marshal(map[string]any{"port": map[string]any{"binding:host_id": host}})
+	t := &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second}
+	return &bindClient{hc: &http.Client{Transport: t, Timeout: 2 * time.Minute}, base: base, body: body}
+}
+
+func (b *bindClient) bind(ctx context.Context, id string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, b.base+"/ports/"+id, bytes.NewReader(b.body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("PUT ports/%s: %s: %s", id, resp.Status, bytes.TrimSpace(msg))
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	return err
 }
 
 // waitHost waits until host is registered with the API (or the agent gives up).

@@ -1,9 +1,11 @@
 // Package hosts is vflink's API for host agents (/v1): an agent registers its host and SR-IOV
-// inventory (kept alive by an etcd lease that each heartbeat renews), long-polls the whole desired
-// state of its host (HostWork: the VF ports bound to it, its VF allocations, its servers) from a
-// store revision, claims VFs with compare-and-swap so a VF is never given to two ports, and
-// reports port status. Agents never hold store credentials: they talk to this API with a token,
-// as kubelets do.
+// inventory (kept alive by an etcd lease that each heartbeat renews), reads the whole desired
+// state of its host once (HostWork: the VF ports bound to it, its VF allocations, its servers, and
+// a cursor), then long-polls only what changed after its cursor (HostWorkChanges, served from an
+// in-memory view of the store's watches: see view.go), claims VFs with create-only transactions so
+// a VF is never given to two ports nor a port two VFs, and reports port status; a batch
+// (POST .../batch) carries many releases, claims and reports in one round trip. Agents never hold
+// store credentials: they talk to this API with a token, as kubelets do.
 //
 // Keys below the store prefix:
 //
@@ -43,6 +45,9 @@ type Service struct {
 
 	mu     sync.Mutex
 	leases map[string]store.LeaseID
+
+	viewMu sync.Mutex
+	view   *view // the change view, started by the first request that needs it
 }
 
 // New returns the agent API over the store and the faces whose state it exposes.
@@ -77,6 +82,8 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h("GET /hosts/{host}", s.showHost)
 	h("PUT /hosts/{host}", s.putHost)
 	h("GET /hosts/{host}/work", s.work)
+	h("GET /hosts/{host}/changes", s.changes)
+	h("POST /hosts/{host}/batch", s.batch)
 	h("PUT /hosts/{host}/vfs/{pci}", s.claimVF)
 	h("DELETE /hosts/{host}/vfs/{pci}", s.releaseVF)
 	h("PUT /hosts/{host}/ports/{id}/status", s.reportStatus)
@@ -171,8 +178,9 @@ func (s *Service) lease(ctx context.Context, host string) (store.LeaseID, error)
 // maxWait bounds a long poll.
 const maxWait = 30 * time.Second
 
-// work answers the host's desired state; with ?wait=REV it first blocks until something the host
-// cares about changed after REV (or maxWait passed).
+// work answers the host's desired state with the cursor of the change view taken just before it
+// was read; with ?wait=REV it first blocks until something the host cares about changed after REV
+// (or maxWait passed).
 func (s *Service) work(w http.ResponseWriter, r *http.Request) error {
 	host := r.PathValue("host")
 	if ws := r.URL.Query().Get("wait"); ws != "" {
@@ -182,11 +190,56 @@ func (s *Service) work(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.waitChange(r.Context(), host, rev)
 	}
+	v, err := s.currentView(r.Context())
+	if err != nil {
+		return err
+	}
+	cursor := v.now()
 	hw, err := s.Work(r.Context(), host)
 	if err != nil {
 		return err
 	}
+	hw.Cursor = cursor
 	vflinkapi.WriteJSON(w, http.StatusOK, hw)
+	return nil
+}
+
+// changes answers what changed for the host after ?cursor=, waiting up to ?timeout= seconds
+// (at most and by default maxWait) for a change; an empty answer with the same cursor when
+// nothing changed, the whole state (Full) when the cursor cannot be served.
+func (s *Service) changes(w http.ResponseWriter, r *http.Request) error {
+	host := r.PathValue("host")
+	wait, err := parseTimeout(r.URL.Query().Get("timeout"))
+	if err != nil {
+		return err
+	}
+	v, err := s.currentView(r.Context())
+	if err != nil {
+		return err
+	}
+	var out api.HostWorkChanges
+	since, ok := v.parseCursor(r.URL.Query().Get("cursor"))
+	if ok {
+		out, ok, err = v.changes(r.Context(), host, since, wait)
+		if errors.Is(err, errViewStopped) {
+			// a watch broke (compaction, an outage): a new view, and the whole state
+			if v, err = s.currentView(r.Context()); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+	}
+	if !ok {
+		cursor := v.now()
+		hw, err := s.Work(r.Context(), host)
+		if err != nil {
+			return err
+		}
+		hw.Cursor = cursor
+		out = api.HostWorkChanges{Host: host, Cursor: cursor, Full: &hw}
+	}
+	vflinkapi.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -231,6 +284,7 @@ func (s *Service) Work(ctx context.Context, host string) (api.HostWork, error) {
 	hw := api.HostWork{Host: host, Revision: rev, Ports: ports, Allocations: make([]api.VFAllocation, len(allocs)), Servers: servers}
 	for i, a := range allocs {
 		hw.Allocations[i] = a.Value
+		hw.Allocations[i].Revision = a.ModRevision
 	}
 	return hw, nil
 }
@@ -249,7 +303,7 @@ func (s *Service) claimVF(w http.ResponseWriter, r *http.Request) error {
 	if a.PortID == "" || a.PF == "" || a.VFIndex < 0 {
 		return vflinkapi.Errorf(http.StatusBadRequest, "an allocation needs port_id, pf and vf_index >= 0")
 	}
-	a.Host, a.PCIAddress = host, pci
+	a.Host, a.PCIAddress, a.Revision = host, pci, 0
 	t := s.st.Txn()
 	t.Create(allocKey(host, pci), a)
 	t.Create(portVFKey(a.PortID), host+"/"+pci)

@@ -1,11 +1,13 @@
 // Package agent is the vflink host agent: it reads the host's SR-IOV inventory from sysfs,
-// registers it with the controller (a heartbeat renews the host's lease), long-polls the host's
-// desired state, and reconciles it level-triggered: each VF-backed port bound to the host gets a
-// VF of a PF on its physical network (claimed with compare-and-swap through the API, so a VF is
-// never given twice), the VF is programmed (MAC, VLAN, spoof check on, trust per device spec,
-// link state auto) and verified, the port reported ACTIVE with its PCI slot, and a VF whose port
-// went away is restored to the state saved before its first change and released. It never talks
-// to etcd; it only uses the API client.
+// registers it with the controller (a heartbeat renews the host's lease), reads the host's whole
+// desired state once and then long-polls only what changed (applied to its own copy), and
+// reconciles that copy level-triggered: each VF-backed port bound to the host gets a VF of a PF on
+// its physical network (claimed with a create-only transaction through the API, so a VF is never
+// given twice), the VF is programmed (MAC, VLAN, spoof check on, trust per device spec, link state
+// auto) and verified, the port reported ACTIVE with its PCI slot, and a VF whose port went away is
+// restored to the state saved before its first change and released. Ports are worked on as soon
+// as they arrive, while the next changes are fetched; claims, releases and reports travel in
+// batches (one round trip for many ports). It never talks to etcd; it only uses the API client.
 package agent
 
 import (
@@ -15,7 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sort"
+	"reflect"
 	"sync"
 	"time"
 
@@ -55,12 +57,22 @@ type Agent struct {
 
 	mu          sync.Mutex
 	inv         sriov.Inventory
+	slots       map[string]slot          // the inventory's VFs by PCI address
+	order       []string                 // their PCI addresses in inventory order
 	lastFull    time.Time                // last pass that re-read every programmed VF
 	links       map[string]*api.LLDPLink // PF → its LLDP neighbor
 	linkChanged chan struct{}
+
+	desired  // the host's desired state as this agent knows it (guarded by mu)
+	underway // what is being done about it (guarded by mu)
+	outMu    sync.Mutex
+	out      outbox // claims, releases and reports waiting for a round trip (guarded by outMu)
+	workers  chan struct{}
+	kick     chan struct{} // one slot: the desired state changed, or something finished
 }
 
-// resync is how often a pass re-reads VFs already reported ACTIVE (drift from outside).
+// resync is how often a pass re-reads VFs already reported ACTIVE (drift from outside) and the
+// agent reads its whole state again.
 const resync = 30 * time.Second
 
 // New checks the configuration and scans the inventory once, so a bad device spec or sysfs root
@@ -82,7 +94,10 @@ func New(cfg Config) (*Agent, error) {
 		cfg.Workers = 16
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "host", cfg.Host),
-		links: map[string]*api.LLDPLink{}, linkChanged: make(chan struct{}, 1)}
+		links: map[string]*api.LLDPLink{}, linkChanged: make(chan struct{}, 1),
+		workers: make(chan struct{}, cfg.Workers), kick: make(chan struct{}, 1)}
+	a.desired.init()
+	a.underway.init(&a.mu)
 	if err := a.scan(); err != nil {
 		return nil, err
 	}
@@ -101,7 +116,21 @@ func (a *Agent) scan() error {
 			a.log.Warn("device spec", "problem", p)
 		}
 	}
+	if reflect.DeepEqual(inv.PFs, a.inv.PFs) {
+		a.inv.Problems = inv.Problems
+		return nil // the VFs are as they were (slots keep pointing into a.inv)
+	}
 	a.inv = inv
+	a.markAll()
+	a.slots = map[string]slot{}
+	a.order = make([]string, 0, len(a.order))
+	for i := range a.inv.PFs {
+		pf := &a.inv.PFs[i]
+		for _, vf := range pf.VFs {
+			a.slots[vf.PCIAddress] = slot{pf: pf, vf: vf, physnet: pf.PhysicalNetwork}
+			a.order = append(a.order, vf.PCIAddress)
+		}
+	}
 	return nil
 }
 
@@ -153,8 +182,14 @@ func (a *Agent) Run(ctx context.Context) error {
 			lldp.Watch(ctx, a.cfg.LLDP, pfs, time.Second, a.SetLink, a.log)
 		}()
 	}
-	err := a.workLoop(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.dispatchLoop(ctx)
+	}()
+	err := a.pollLoop(ctx)
 	wg.Wait()
+	a.waitIdle()
 	return err
 }
 
@@ -194,315 +229,6 @@ func (a *Agent) heartbeat(ctx context.Context) {
 			a.log.Warn("heartbeat", "err", err)
 		}
 	}
-}
-
-func (a *Agent) workLoop(ctx context.Context) error {
-	var rev int64
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		w, err := a.cfg.Client.HostWork(ctx, a.cfg.Host, rev)
-		if err == nil {
-			err = a.Reconcile(ctx, w)
-			rev = w.Revision
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			a.log.Warn("reconcile", "err", err, "retry_in", backoff)
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, 10*time.Second)
-			rev = 0
-			continue
-		}
-		backoff = 100 * time.Millisecond
-	}
-	return nil
-}
-
-// slot is one VF of the inventory.
-type slot struct {
-	pf      *sriov.PF
-	vf      sriov.VF
-	physnet string
-}
-
-// Reconcile makes the host match one snapshot of its desired state.
-func (a *Agent) Reconcile(ctx context.Context, w api.HostWork) error {
-	inv := a.inventory()
-	slots := map[string]slot{}
-	var order []string
-	for i := range inv.PFs {
-		pf := &inv.PFs[i]
-		for _, vf := range pf.VFs {
-			slots[vf.PCIAddress] = slot{pf: pf, vf: vf, physnet: pf.PhysicalNetwork}
-			order = append(order, vf.PCIAddress)
-		}
-	}
-	desired := map[string]api.HostPort{}
-	for _, p := range w.Ports {
-		desired[p.PortID] = p
-	}
-	byPort := map[string]api.VFAllocation{}
-	taken := map[string]bool{}
-	var errs []error
-	for _, al := range w.Allocations {
-		if _, ok := desired[al.PortID]; ok {
-			byPort[al.PortID] = al
-			taken[al.PCIAddress] = true
-			continue
-		}
-		if err := a.release(ctx, al); err != nil {
-			errs = append(errs, err)
-			taken[al.PCIAddress] = true
-		}
-	}
-	ports := make([]api.HostPort, 0, len(desired))
-	for _, p := range desired {
-		ports = append(ports, p)
-	}
-	sort.Slice(ports, func(i, j int) bool { return ports[i].PortID < ports[j].PortID })
-
-	onServer := map[string]bool{}
-	for _, sv := range w.Servers {
-		onServer[sv.ID] = true
-	}
-	// assign VFs first (serially, so one pass never picks a VF twice), then program in parallel
-	type job struct {
-		port  api.HostPort
-		alloc api.VFAllocation
-		fresh bool
-		s     slot
-	}
-	var jobs []job
-	// a server's ports go to different PFs when they can (PFs cabled to different switches make a
-	// multi-homed server: the binder turns its switch ports into one port group)
-	serverPFs := map[string]map[string]bool{}
-	note := func(server, pf string) {
-		if server == "" {
-			return
-		}
-		if serverPFs[server] == nil {
-			serverPFs[server] = map[string]bool{}
-		}
-		serverPFs[server][pf] = true
-	}
-	for _, p := range ports {
-		if al, ok := byPort[p.PortID]; ok {
-			note(p.DeviceID, al.PF)
-		}
-	}
-	free := func(physnet string, avoid map[string]bool) (slot, int, int) {
-		total, used := 0, 0
-		var pick slot
-		found, spread := false, false
-		for _, pci := range order {
-			s := slots[pci]
-			if s.physnet != physnet {
-				continue
-			}
-			total++
-			if taken[pci] {
-				used++
-				continue
-			}
-			if !found || (!spread && !avoid[s.pf.Name]) {
-				pick, found, spread = s, true, !avoid[s.pf.Name]
-			}
-		}
-		if !found {
-			return slot{}, total, used
-		}
-		return pick, total, used
-	}
-	a.mu.Lock()
-	full := time.Since(a.lastFull) > resync
-	if full {
-		a.lastFull = time.Now()
-	}
-	a.mu.Unlock()
-	for _, p := range ports {
-		if al, ok := byPort[p.PortID]; ok {
-			if p.Status == api.StatusActive && !full && (a.cfg.Hypervisor == nil || !onServer[p.DeviceID]) {
-				continue // served; re-read on the next full pass
-			}
-			s, known := slots[al.PCIAddress]
-			if !known {
-				errs = append(errs, a.report(ctx, p, api.StatusError, "VFGone",
-					fmt.Sprintf("VF %s of port %s is no longer in the inventory of host %s", al.PCIAddress, p.PortID, a.cfg.Host), nil))
-				continue
-			}
-			jobs = append(jobs, job{port: p, alloc: al, s: s})
-			continue
-		}
-		s, total, used := free(p.PhysicalNetwork, serverPFs[p.DeviceID])
-		if s.pf == nil {
-			msg := fmt.Sprintf("no free VF on host %s for physical network %q: %d of %d VFs in use", a.cfg.Host, p.PhysicalNetwork, used, total)
-			if total == 0 {
-				msg = fmt.Sprintf("host %s has no PF on physical network %q (device spec)", a.cfg.Host, p.PhysicalNetwork)
-			}
-			errs = append(errs, a.report(ctx, p, api.StatusError, "NoFreeVF", msg, nil))
-			continue
-		}
-		taken[s.vf.PCIAddress] = true
-		note(p.DeviceID, s.pf.Name)
-		jobs = append(jobs, job{port: p, s: s, fresh: true,
-			alloc: api.VFAllocation{Host: a.cfg.Host, PF: s.pf.Name, VFIndex: s.vf.Index, PCIAddress: s.vf.PCIAddress, PortID: p.PortID}})
-	}
-	var mu sync.Mutex
-	programmed := map[string]api.VFAllocation{}
-	sem := make(chan struct{}, a.cfg.Workers)
-	var wg sync.WaitGroup
-	for _, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			err := a.serve(ctx, j.port, j.alloc, j.s, j.fresh, a.cfg.Hypervisor != nil && onServer[j.port.DeviceID])
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			programmed[j.port.PortID] = j.alloc
-		}()
-	}
-	wg.Wait()
-	if err := a.servers(ctx, w, desired, programmed, slots); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
-}
-
-// serve claims (when fresh), programs and verifies one port's VF, then reports the port.
-// When waitVM is set the port is reported ACTIVE only once its server runs (see servers).
-func (a *Agent) serve(ctx context.Context, p api.HostPort, al api.VFAllocation, s slot, fresh, waitVM bool) error {
-	nic := a.cfg.NIC
-	pf, vf := s.pf.Name, s.vf.Index
-	if fresh {
-		saved, err := sriov.Save(nic, pf, vf)
-		if err != nil {
-			return a.report(ctx, p, api.StatusError, "ReadFailed", fmt.Sprintf("read VF %d of %s on host %s: %v", vf, pf, a.cfg.Host, err), nil)
-		}
-		al.Saved = toAPI(saved)
-		if err := a.cfg.Client.ClaimVF(ctx, a.cfg.Host, al); err != nil {
-			// another pass or agent holds it: the next pass sees the allocation and moves on
-			return fmt.Errorf("claim VF %s for port %s: %w", al.PCIAddress, p.PortID, err)
-		}
-	}
-	mac, err := net.ParseMAC(p.MAC)
-	if err != nil {
-		return a.report(ctx, p, api.StatusError, "BadMAC", fmt.Sprintf("port %s has MAC %q: %v", p.PortID, p.MAC, err), nil)
-	}
-	want := sriov.VFState{MAC: mac, VLAN: p.VLAN, SpoofCheck: true, Trust: s.pf.Trusted, LinkState: sriov.LinkStateAuto}
-	if !fresh && p.Status == api.StatusActive {
-		if cur, err := sriov.Save(nic, pf, vf); err == nil && cur.String() == want.String() {
-			return nil // level-triggered: already as wanted
-		}
-	}
-	if err := sriov.Apply(nic, pf, vf, want); err != nil {
-		return a.report(ctx, p, api.StatusError, "ProgramFailed", fmt.Sprintf("program VF %d of %s on host %s: %v", vf, pf, a.cfg.Host, err), nil)
-	}
-	if (p.Status == api.StatusActive && !fresh) || waitVM {
-		return nil
-	}
-	a.log.Info("vf programmed", "port", p.PortID, "pf", pf, "vf", vf, "vlan", p.VLAN, "mac", p.MAC)
-	return a.reportActive(ctx, p, s)
-}
-
-func (a *Agent) reportActive(ctx context.Context, p api.HostPort, s slot) error {
-	profile := map[string]any{"pci_slot": s.vf.PCIAddress, "pci_vendor_info": s.vf.Vendor + ":" + s.vf.Device, "physical_network": s.physnet}
-	return a.report(ctx, p, api.StatusActive, "Programmed",
-		fmt.Sprintf("vf %d of %s (%s) programmed: MAC %s, vlan %d, spoof checking on", s.vf.Index, s.pf.Name, s.vf.PCIAddress, p.MAC, p.VLAN), profile)
-}
-
-// release restores a VF to the state saved before its first change and frees it.
-func (a *Agent) release(ctx context.Context, al api.VFAllocation) error {
-	saved, err := fromAPI(al.Saved)
-	if err == nil {
-		err = sriov.Apply(a.cfg.NIC, al.PF, al.VFIndex, saved)
-	}
-	if err != nil {
-		return fmt.Errorf("restore VF %d of %s (port %s gone): %w", al.VFIndex, al.PF, al.PortID, err)
-	}
-	if err := a.cfg.Client.ReleaseVF(ctx, a.cfg.Host, al.PCIAddress, al.PortID); err != nil {
-		return fmt.Errorf("release VF %s: %w", al.PCIAddress, err)
-	}
-	a.log.Info("vf restored and released", "pf", al.PF, "vf", al.VFIndex, "port", al.PortID)
-	return nil
-}
-
-func (a *Agent) report(ctx context.Context, p api.HostPort, status, reason, msg string, profile map[string]any) error {
-	if status == api.StatusError && p.Status == api.StatusError {
-		return nil // already reported; reporting again would only wake every watcher
-	}
-	cond := "True"
-	if status == api.StatusError {
-		cond = "False"
-		a.log.Warn("port not served", "port", p.PortID, "reason", reason, "message", msg)
-	}
-	err := a.cfg.Client.ReportPortStatus(ctx, a.cfg.Host, p.PortID, api.PortStatus{Status: status, Profile: profile,
-		Conditions: []api.Condition{{Type: CondVFProgrammed, Status: cond, Reason: reason, Message: msg}}})
-	if err != nil && !client.IsNotFound(err) && !client.IsConflict(err) {
-		return fmt.Errorf("report port %s: %w", p.PortID, err)
-	}
-	return nil
-}
-
-// servers starts the servers whose every port is programmed and stops those no longer placed here.
-func (a *Agent) servers(ctx context.Context, w api.HostWork, desired map[string]api.HostPort, programmed map[string]api.VFAllocation, slots map[string]slot) error {
-	hv := a.cfg.Hypervisor
-	if hv == nil {
-		return nil
-	}
-	var errs []error
-	want := map[string]bool{}
-	for _, s := range w.Servers {
-		want[s.ID] = true
-		spec := hypervisor.Server{ID: s.ID, Name: s.Name, VCPUs: max(s.VCPUs, 1), MemoryMiB: max(s.MemoryMiB, 64), ImageLocation: s.ImageLocation}
-		ready := true
-		for _, pid := range s.PortIDs {
-			al, ok := programmed[pid]
-			p := desired[pid]
-			if !ok {
-				ready = false
-				break
-			}
-			spec.Interfaces = append(spec.Interfaces, hypervisor.Interface{MAC: p.MAC, PCIAddress: al.PCIAddress, VLAN: p.VLAN, PortID: pid})
-		}
-		if !ready {
-			continue
-		}
-		if err := hv.Start(ctx, spec); err != nil {
-			errs = append(errs, fmt.Errorf("start server %s: %w", s.ID, err))
-			for _, pid := range s.PortIDs {
-				errs = append(errs, a.report(ctx, desired[pid], api.StatusError, "AttachFailed",
-					fmt.Sprintf("start server %s on host %s with its VFs: %v", s.ID, a.cfg.Host, err), nil))
-			}
-			continue
-		}
-		for _, pid := range s.PortIDs {
-			if p := desired[pid]; p.Status != api.StatusActive {
-				errs = append(errs, a.reportActive(ctx, p, slots[programmed[pid].PCIAddress]))
-			}
-		}
-	}
-	running, err := hv.Running(ctx)
-	if err != nil {
-		return errors.Join(append(errs, err)...)
-	}
-	for _, id := range running {
-		if !want[id] {
-			if err := hv.Stop(ctx, id); err != nil {
-				errs = append(errs, fmt.Errorf("stop server %s: %w", id, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func toAPI(s sriov.VFState) api.VFState {

@@ -923,48 +923,44 @@ func vfVNIC(t string) bool {
 }
 
 // HostPorts lists the VF-backed ports bound to host with their network's physical network and
-// VLAN, and the store revision they were read at.
+// VLAN (each with the revision of its last write), and the store revision they were read at.
 func (s *Service) HostPorts(ctx context.Context, host string) ([]api.HostPort, int64, error) {
 	// the bound-port index (value: host) narrows the read to ports bound somewhere
 	bound, rev, err := store.List[string](ctx, s.st, "idx/net-bound/")
 	if err != nil {
 		return nil, 0, err
 	}
+	var ids []string
+	for _, b := range bound {
+		if b.Value == host {
+			_, portID, _ := strings.Cut(strings.TrimPrefix(b.Key, "idx/net-bound/"), "/")
+			ids = append(ids, portID)
+		}
+	}
+	objs, errs := getPorts(ctx, s.st, ids, rev)
 	out := []api.HostPort{}
 	nets := map[string]*api.Network{}
 	at := store.ListOptions{Rev: rev}
-	for _, b := range bound {
-		if b.Value != host {
+	for i, po := range objs {
+		if errors.Is(errs[i], store.ErrNotFound) {
 			continue
-		}
-		netID, portID, _ := strings.Cut(strings.TrimPrefix(b.Key, "idx/net-bound/"), "/")
-		po, err := store.GetAt[api.Port](ctx, s.st, portKey(portID), at)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		} else if err != nil {
-			return nil, 0, err
+		} else if errs[i] != nil {
+			return nil, 0, errs[i]
 		}
 		p := po.Value
 		if !vfVNIC(p.VNICType) {
 			continue
 		}
-		n, ok := nets[netID]
+		n, ok := nets[p.NetworkID]
 		if !ok {
-			no, err := store.GetAt[api.Network](ctx, s.st, netKey(netID), at)
+			no, err := store.GetAt[api.Network](ctx, s.st, netKey(p.NetworkID), at)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
 				return nil, 0, err
 			}
 			n = &no.Value
-			nets[netID] = n
+			nets[p.NetworkID] = n
 		}
-		hp := api.HostPort{PortID: p.ID, MAC: p.MACAddress, VNICType: p.VNICType, DeviceID: p.DeviceID, Status: p.Status,
-			PhysicalNetwork: deref(n.PhysicalNetwork)}
-		if n.SegmentationID != nil {
-			hp.VLAN = *n.SegmentationID
-		}
-		if p.TrunkDetails != nil {
-			hp.VLAN = 0 // a trunk's parent: its VF passes the VM's tags (the switch port does the VLANs)
-		}
+		_, hp := hostPortOf(&p, n, po.ModRevision)
 		out = append(out, hp)
 	}
 	return out, rev, nil
@@ -973,10 +969,8 @@ func (s *Service) HostPorts(ctx context.Context, host string) ([]api.HostPort, i
 // ReportStatus records what the host agent serving a port says about it: status, additions to
 // binding:profile (pci_slot, pci_vendor_info, physical_network) and conditions (by type).
 func (s *Service) ReportStatus(ctx context.Context, id, host string, st api.PortStatus) (api.Port, error) {
-	switch st.Status {
-	case api.StatusActive, api.StatusBuild, api.StatusDown, api.StatusError:
-	default:
-		return api.Port{}, invalidInput("status %q is not one of ACTIVE, BUILD, DOWN, ERROR.", st.Status)
+	if err := validReportStatus(st.Status); err != nil {
+		return api.Port{}, err
 	}
 	var out api.Port
 	err := retry(ctx, func(int) error {
@@ -990,22 +984,7 @@ func (s *Service) ReportStatus(ctx context.Context, id, host string, st api.Port
 		if p.HostID != host {
 			return errf(http.StatusConflict, "PortNotBoundHere", "Port %s is bound to host %q, not %q.", id, p.HostID, host)
 		}
-		p.Status = st.Status
-		if len(st.Profile) > 0 {
-			prof := make(map[string]any, len(p.Profile)+len(st.Profile))
-			for k, v := range p.Profile {
-				prof[k] = v
-			}
-			for k, v := range st.Profile {
-				prof[k] = v
-			}
-			p.Profile = prof
-		}
-		for _, c := range st.Conditions {
-			p.Conditions = setCondition(p.Conditions, c, s.now())
-		}
-		p.RevisionNumber++
-		p.UpdatedAt = s.now()
+		applyReport(&p, st, s.now())
 		if _, err := store.Update(ctx, s.st, portKey(id), p, o.ModRevision); err != nil {
 			return err
 		}
