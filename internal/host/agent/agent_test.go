@@ -33,6 +33,12 @@ type rig struct {
 
 func newRig(t testing.TB, vfs int) *rig {
 	t.Helper()
+	return newRigPFs(t, []sriov.FakePF{{Name: "ens1f1", PCIAddress: "0000:83:00.1", TotalVFs: vfs, NumVFs: vfs}})
+}
+
+// newRigPFs is a rig whose host has these PFs, all on physical network sriov.
+func newRigPFs(t testing.TB, pfs []sriov.FakePF) *rig {
+	t.Helper()
 	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -41,10 +47,16 @@ func newRig(t testing.TB, vfs int) *rig {
 	srv := httptest.NewServer(server.Handler(st, auth.NoAuth{DefaultProject: "p1"}, neutron.Config{Logger: log}, log))
 	t.Cleanup(func() { srv.Close(); st.Close() })
 	root := filepath.Join(t.TempDir(), "sys")
-	if err := sriov.WriteFakeSysfs(root, []sriov.FakePF{{Name: "ens1f1", PCIAddress: "0000:83:00.1", TotalVFs: vfs, NumVFs: vfs}}); err != nil {
+	if err := sriov.WriteFakeSysfs(root, pfs); err != nil {
 		t.Fatal(err)
 	}
-	specs, err := sriov.ParseDeviceSpecs([]byte(`[{"devname": "ens1f1", "physical_network": "sriov"}]`))
+	var spec []string
+	nics := map[string]int{}
+	for _, pf := range pfs {
+		spec = append(spec, fmt.Sprintf(`{"devname": %q, "physical_network": "sriov"}`, pf.Name))
+		nics[pf.Name] = pf.NumVFs
+	}
+	specs, err := sriov.ParseDeviceSpecs([]byte("[" + strings.Join(spec, ",") + "]"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +72,7 @@ func newRig(t testing.TB, vfs int) *rig {
 	if _, err := c.CreateSubnet(ctx, map[string]any{"network_id": n.ID, "cidr": "10.9.0.0/16", "ip_version": 4}); err != nil {
 		t.Fatal(err)
 	}
-	return &rig{c: c, fs: sriov.NewFS(root), nic: sriov.NewFake(map[string]int{"ens1f1": vfs}), specs: specs, net: n.ID}
+	return &rig{c: c, fs: sriov.NewFS(root), nic: sriov.NewFake(nics), specs: specs, net: n.ID}
 }
 
 func (r *rig) agent(t testing.TB) *agent.Agent {
