@@ -108,18 +108,31 @@ type VFRelease struct {
 	PortID     string `json:"port_id"`
 }
 
+// PortServe claims a VF for a port and reports the port, in one transaction: the claim commits
+// only with the report, the report only with the claim. An agent sends it once it has programmed
+// the VF, keeping the VF's saved state in its own journal until the answer (so a crash before it
+// commits still restores the VF).
+type PortServe struct {
+	Claim  VFAllocation `json:"claim"`
+	Report PortStatus   `json:"report"`
+}
+
 // HostBatch is one round trip of a host agent (POST /v1/hosts/<host>/batch): VFs to release, VFs
-// to claim and port reports. Releases commit before claims; claims commit in create-only
-// transactions, so a VF is never given twice nor a port two VFs; reports commit in their own.
+// to claim, VFs to claim with their port's report (serves) and port reports. Releases commit
+// before claims and serves; claims and serves commit in create-only transactions, so a VF is
+// never given twice nor a port two VFs; reports commit in their own.
 type HostBatch struct {
 	Releases []VFRelease    `json:"releases,omitempty"`
 	Claims   []VFAllocation `json:"claims,omitempty"`
+	Serves   []PortServe    `json:"serves,omitempty"`
 	Reports  []PortReport   `json:"reports,omitempty"`
 }
 
 // BatchItem is the outcome of one item of a HostBatch. Status is an HTTP status: 200 or 201 done
-// (201: a new claim), 400 bad item, 404 port gone, 409 conflict (a claim: the VF or the port is
-// taken, Allocation then holds the holder's allocation when known), 503 store unavailable.
+// (201: a new claim), 400 bad item, 404 port gone, 409 conflict (a claim or a serve: the VF or
+// the port is taken, Allocation then holds the holder's allocation when known; a serve or a
+// report: the port is bound to another host), 503 store unavailable. A serve that failed wrote
+// nothing.
 type BatchItem struct {
 	Status     int           `json:"status"`
 	Message    string        `json:"message,omitempty"`
@@ -134,5 +147,6 @@ func (b BatchItem) OK() bool { return b.Status >= 200 && b.Status < 300 }
 type HostBatchResult struct {
 	Releases []BatchItem `json:"releases"`
 	Claims   []BatchItem `json:"claims"`
+	Serves   []BatchItem `json:"serves"`
 	Reports  []BatchItem `json:"reports"`
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,8 @@ type agentConfig struct {
 	LLDP string `json:"lldp"`
 	// Lab says which lab host this agent is; needed by nic "lab" and hypervisor "netns".
 	Lab *agentLabConfig `json:"lab"`
+	// StateDir holds the agent's VF journal; default /var/lib/vflink/agent/<host>.
+	StateDir string `json:"state_dir"`
 }
 
 // agentLabConfig is the agent config's "lab" object: the lab's plan and this host's index.
@@ -57,7 +60,7 @@ func loadAgentConfig(path string) (agentConfig, []sriov.DeviceSpec, error) {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cfg); err != nil {
-		return cfg, nil, fmt.Errorf("agent config %s: %w (want {\"device_spec\": [...], \"sysfs_root\", \"nic\", \"hypervisor\", \"libvirt_uri\", \"lldp\", \"lab\"})", path, err)
+		return cfg, nil, fmt.Errorf("agent config %s: %w (want {\"device_spec\": [...], \"sysfs_root\", \"nic\", \"hypervisor\", \"libvirt_uri\", \"lldp\", \"lab\", \"state_dir\"})", path, err)
 	}
 	specs, err := sriov.ParseDeviceSpecs(cfg.DeviceSpec)
 	if err != nil {
@@ -163,8 +166,12 @@ func newAgentCmd() *cobra.Command {
 					return fmt.Errorf("lldp: %w (set \"lldp\": \"none\" in the config to run without)", err)
 				}
 			}
+			stateDir := cfg.StateDir
+			if stateDir == "" {
+				stateDir = filepath.Join("/var/lib/vflink/agent", host)
+			}
 			a, err := agent.New(agent.Config{Host: host, Specs: specs, FS: fs, NIC: nic,
-				Client: c, Hypervisor: hv, LLDP: src, Logger: log})
+				Client: c, Hypervisor: hv, LLDP: src, Logger: log, StateDir: stateDir})
 			if err != nil {
 				return err
 			}
@@ -174,7 +181,7 @@ func newAgentCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&serverURL, "server", "http://127.0.0.1:9696", "URL of the vflink server")
 	f.StringVar(&host, "host", "", "this host's name (default: the hostname)")
-	f.StringVar(&configPath, "config", "/etc/vflink/agent.json", "agent config: device_spec (Nova's JSON form), sysfs_root, nic, hypervisor")
+	f.StringVar(&configPath, "config", "/etc/vflink/agent.json", "agent config: device_spec (Nova's JSON form), sysfs_root, nic, hypervisor, state_dir")
 	f.StringVar(&user, "username", "vflink-agent", "service user")
 	f.StringVar(&passwordFile, "password-file", "/etc/vflink/agent-password", "file holding the service user's password")
 	f.StringVar(&project, "project", "service", "project of the service user")

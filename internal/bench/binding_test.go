@@ -33,6 +33,10 @@ func TestBindingSmall(t *testing.T) {
 	if res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 || res.Elapsed <= 0 || res.Max > res.Elapsed {
 		t.Errorf("latencies p50=%s p99=%s max=%s total=%s, want 0 < p50 <= p99 <= max <= total", res.P50, res.P99, res.Max, res.Elapsed)
 	}
+	// the binding is written after its request is sent, so it starts later: never a longer wait
+	if res.BoundP50 <= 0 || res.BoundP50 > res.P50 || res.BoundP99 < res.BoundP50 || res.BoundP99 > res.Max {
+		t.Errorf("from the binding p50=%s p99=%s, want 0 < bound p50 <= p50 (%s), bound p50 <= bound p99 <= max (%s)", res.BoundP50, res.BoundP99, res.P50, res.Max)
+	}
 	if !strings.HasPrefix(res.String(), "bindings=40 active=40 error=0 p50_ms=") || !strings.Contains(res.String(), " total_s=") {
 		t.Errorf("String() = %q", res.String())
 	}
@@ -89,8 +93,8 @@ func TestBindingPFLayout(t *testing.T) {
 
 func TestBindingResultString(t *testing.T) {
 	r := BindingResult{Bindings: 500, Active: 498, Error: 2, P50: 12345 * time.Microsecond, P99: 80 * time.Millisecond,
-		Max: 91 * time.Millisecond, Elapsed: 1234 * time.Millisecond}
-	if got, want := r.String(), "bindings=500 active=498 error=2 p50_ms=12.3 p99_ms=80.0 max_ms=91.0 total_s=1.23"; got != want {
+		Max: 91 * time.Millisecond, BoundP50: 4560 * time.Microsecond, BoundP99: 17 * time.Millisecond, Elapsed: 1234 * time.Millisecond}
+	if got, want := r.String(), "bindings=500 active=498 error=2 p50_ms=12.3 p99_ms=80.0 max_ms=91.0 bound_p50_ms=4.6 bound_p99_ms=17.0 total_s=1.23"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }

@@ -23,36 +23,37 @@ const (
 	// under etcd's default limit of 128 operations per list; so does maxReleasesPerTxn.
 	maxClaimsPerTxn   = 60
 	maxReleasesPerTxn = 60
+	// a serve is three: the two creates of a claim and the port's update
+	maxServesPerTxn = 40
 	// txnAttempts bounds the transactions one chunk may take while conflicts are sorted out
 	// (each conflict settles at least one item, so a chunk never needs more than its size + 1).
 	txnAttempts = maxClaimsPerTxn + 2
 )
 
-// batch serves POST /hosts/{host}/batch: releases, then claims, while the reports commit in
-// parallel; every item gets its own outcome.
+// batch serves POST /hosts/{host}/batch: releases, then claims and serves, while the reports
+// commit in parallel; every item gets its own outcome.
 func (s *Service) batch(w http.ResponseWriter, r *http.Request) error {
 	host := r.PathValue("host")
 	var b api.HostBatch
 	if err := decode(r, &b); err != nil {
 		return err
 	}
-	if n := len(b.Releases) + len(b.Claims) + len(b.Reports); n > maxBatchItems {
+	if n := len(b.Releases) + len(b.Claims) + len(b.Serves) + len(b.Reports); n > maxBatchItems {
 		return vflinkapi.Errorf(http.StatusBadRequest, "a batch holds at most %d items, not %d", maxBatchItems, n)
 	}
 	ctx := r.Context()
 	res := api.HostBatchResult{Releases: make([]api.BatchItem, len(b.Releases)), Claims: make([]api.BatchItem, len(b.Claims)),
-		Reports: make([]api.BatchItem, len(b.Reports))}
-	if len(b.Releases)+len(b.Claims) == 0 {
-		s.reportAll(ctx, host, b.Reports, res.Reports)
-	} else {
-		var wg sync.WaitGroup
-		if len(b.Reports) > 0 {
-			wg.Go(func() { s.reportAll(ctx, host, b.Reports, res.Reports) })
-		}
-		s.releaseAll(ctx, host, b.Releases, res.Releases)
-		s.claimAll(ctx, host, b.Claims, res.Claims)
-		wg.Wait()
+		Serves: make([]api.BatchItem, len(b.Serves)), Reports: make([]api.BatchItem, len(b.Reports))}
+	var wg sync.WaitGroup
+	if len(b.Reports) > 0 {
+		wg.Go(func() { s.reportAll(ctx, host, b.Reports, res.Reports) })
 	}
+	s.releaseAll(ctx, host, b.Releases, res.Releases)
+	if len(b.Claims) > 0 {
+		wg.Go(func() { s.claimAll(ctx, host, b.Claims, res.Claims) })
+	}
+	s.serveAll(ctx, host, b.Serves, res.Serves)
+	wg.Wait()
 	vflinkapi.WriteJSON(w, http.StatusOK, res)
 	return nil
 }
@@ -163,6 +164,125 @@ func (s *Service) claimChunk(ctx context.Context, host string, claims []api.VFAl
 				pending = append(pending[:j], pending[j+1:]...)
 				break
 			}
+		}
+	}
+}
+
+// serveAll claims VFs for ports and reports the ports, each claim with its report in one
+// create-only transaction of up to maxServesPerTxn serves: nothing of a serve is written unless
+// all of it is.
+func (s *Service) serveAll(ctx context.Context, host string, serves []api.PortServe, out []api.BatchItem) {
+	var todo []int
+	pcis, ports := map[string]bool{}, map[string]bool{}
+	for i, sv := range serves {
+		a := sv.Claim
+		switch {
+		case !pciAddr.MatchString(a.PCIAddress):
+			out[i] = api.BatchItem{Status: http.StatusBadRequest, Message: "PCI address " + strconv.Quote(a.PCIAddress) + " is not like 0000:83:10.1"}
+		case a.PortID == "" || a.PF == "" || a.VFIndex < 0:
+			out[i] = api.BatchItem{Status: http.StatusBadRequest, Message: "a serve's claim needs port_id, pf and vf_index >= 0"}
+		case pcis[a.PCIAddress] || ports[a.PortID]:
+			out[i] = api.BatchItem{Status: http.StatusConflict, Message: "VF " + a.PCIAddress + " or port " + a.PortID + " is served twice in one batch"}
+		default:
+			if err := neutron.ValidReportStatus(sv.Report.Status); err != nil {
+				out[i] = itemError(err)
+				continue
+			}
+			pcis[a.PCIAddress], ports[a.PortID] = true, true
+			serves[i].Claim.Host, serves[i].Claim.Revision = host, 0
+			todo = append(todo, i)
+		}
+	}
+	feed := s.runningFeed()
+	for len(todo) > 0 {
+		chunk := todo[:min(len(todo), maxServesPerTxn)]
+		todo = todo[len(chunk):]
+		s.serveChunk(ctx, host, serves, chunk, out, feed)
+	}
+}
+
+// serveChunk commits one transaction of serves. A serve whose port is gone or bound elsewhere
+// is left out (404, 409); a claim key that exists is settled as in claimChunk: the same claim
+// again (a retry after a lost answer) keeps only its report, any other holder ends the serve
+// (409). A port written meanwhile is read again.
+func (s *Service) serveChunk(ctx context.Context, host string, serves []api.PortServe, chunk []int, out []api.BatchItem, feed *neutron.HostPortFeed) {
+	pending := append([]int(nil), chunk...)
+	held := map[int]*api.BatchItem{} // the claim is there already: only the report is left
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt == txnAttempts {
+			for _, i := range pending {
+				out[i] = api.BatchItem{Status: http.StatusConflict, Message: "the VFs or ports changed concurrently too many times; retry"}
+			}
+			return
+		}
+		t := s.st.Txn()
+		reports := make([]api.PortReport, len(pending))
+		for j, i := range pending {
+			reports[j] = api.PortReport{PortID: serves[i].Claim.PortID, PortStatus: serves[i].Report}
+		}
+		errs, err := s.net.ReportTxn(ctx, t, host, reports, feed, attempt)
+		if errors.Is(err, store.ErrConflict) {
+			continue // a refusal to confirm with a linearizable read
+		}
+		if err != nil {
+			for _, i := range pending {
+				out[i] = itemError(err)
+			}
+			return
+		}
+		kept := pending[:0:0]
+		for j, i := range pending {
+			if errs[j] != nil {
+				out[i] = itemError(errs[j])
+				continue
+			}
+			kept = append(kept, i)
+			if held[i] == nil {
+				a := serves[i].Claim
+				t.Create(allocKey(host, a.PCIAddress), a)
+				t.Create(portVFKey(a.PortID), host+"/"+a.PCIAddress)
+			}
+		}
+		if pending = kept; len(pending) == 0 {
+			return
+		}
+		rev, err := t.Commit(ctx)
+		if err == nil {
+			for _, i := range pending {
+				if h := held[i]; h != nil {
+					out[i] = *h
+					out[i].Revision = rev
+					continue
+				}
+				a := serves[i].Claim
+				a.Revision = rev
+				out[i] = api.BatchItem{Status: http.StatusCreated, Revision: rev, Allocation: &a}
+			}
+			return
+		}
+		var ce *store.ConflictError
+		if !errors.As(err, &ce) {
+			for _, i := range pending {
+				out[i] = itemError(err)
+			}
+			return
+		}
+		if ce.Reason != store.Exists {
+			continue // a port or a key moved between the reads and the commit: read again
+		}
+		for j, i := range pending {
+			a := serves[i].Claim
+			if ce.Key != allocKey(host, a.PCIAddress) && ce.Key != portVFKey(a.PortID) {
+				continue
+			}
+			item := s.claimConflict(ctx, host, a, ce.Key)
+			if item.Status == http.StatusOK {
+				held[i] = &item // the same claim: its report still has to commit
+				break
+			}
+			out[i] = item
+			pending = append(pending[:j], pending[j+1:]...)
+			break
 		}
 	}
 }

@@ -293,3 +293,74 @@ func TestBatchReportsSettleEachItem(t *testing.T) {
 		t.Fatal("a report of h1 changed a port of h2")
 	}
 }
+
+// TestBatchServesCommitClaimWithReport: a serve writes its claim and its port's report in one
+// transaction or not at all, item by item.
+func TestBatchServesCommitClaimWithReport(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pA, pB, there, gone := e.port(t, "h1"), e.port(t, "h1"), e.port(t, "h2"), e.port(t, "h1")
+	if err := e.c.DeletePort(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	active := api.PortStatus{Status: api.StatusActive, Profile: map[string]any{"pci_slot": "x"},
+		Conditions: []api.Condition{{Type: "VFProgrammed", Status: "True", Reason: "Programmed"}}}
+	serve := func(pci, port string) api.PortServe {
+		st := active
+		st.Profile = map[string]any{"pci_slot": pci}
+		return api.PortServe{Claim: api.VFAllocation{PF: "ens1f1", VFIndex: int(pci[len(pci)-1] - '0'), PCIAddress: pci, PortID: port,
+			Saved: api.VFState{MAC: "00:00:00:00:00:00", SpoofCheck: true, LinkState: "auto"}}, Report: st}
+	}
+	bad := serve("0000:83:10.6", pB)
+	bad.Report.Status = "SPLENDID"
+	res, err := e.c.HostBatch(ctx, "h1", api.HostBatch{Serves: []api.PortServe{
+		serve("0000:83:10.1", pA),    // done
+		serve("0000:83:10.2", there), // bound to h2
+		serve("0000:83:10.3", gone),  // deleted
+		serve("0000:83:10.1", pB),    // pA's VF, in the same batch
+		serve("bogus", pB),
+		bad,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Serves
+	if got := fmt.Sprint([]int{s[0].Status, s[1].Status, s[2].Status, s[3].Status, s[4].Status, s[5].Status}); got != "[201 409 404 409 400 400]" {
+		t.Fatalf("serves: %s %+v", got, s)
+	}
+	if s[0].Allocation == nil || s[0].Allocation.PortID != pA || s[0].Revision == 0 {
+		t.Fatalf("a done serve answers its allocation: %+v", s[0])
+	}
+	// the claim and the report carry the same revision: one transaction
+	p, _ := e.c.GetPort(ctx, pA)
+	al, err := store.Get[api.VFAllocation](ctx, e.st, "vfs/h1/0000:83:10.1")
+	if err != nil || p.Status != api.StatusActive || p.Profile["pci_slot"] != "0000:83:10.1" || al.ModRevision != s[0].Revision {
+		t.Fatalf("after the serve: port %s %v, allocation %+v (%v), serve revision %d", p.Status, p.Profile, al, err, s[0].Revision)
+	}
+	// a refused serve wrote nothing: no claim, no report
+	for _, id := range []string{there, pB} {
+		if p, _ := e.c.GetPort(ctx, id); p.Status == api.StatusActive {
+			t.Fatalf("port %s reported ACTIVE by a refused serve", id)
+		}
+	}
+	if keys, _, _ := e.st.Keys(ctx, "vf-ports/"); fmt.Sprint(keys) != fmt.Sprint([]string{pA}) {
+		t.Fatalf("vf-ports after refused serves: %v, want only %s", keys, pA)
+	}
+	// the same serve again (an answer lost): done, and its report applied again; pA's VF for pB
+	// is refused with its holder; then pB takes a free VF
+	res, err = e.c.HostBatch(ctx, "h1", api.HostBatch{Serves: []api.PortServe{serve("0000:83:10.1", pA)}})
+	if err != nil || res.Serves[0].Status != 200 || res.Serves[0].Allocation == nil || res.Serves[0].Allocation.PortID != pA {
+		t.Fatalf("the same serve again: %+v %v", res.Serves, err)
+	}
+	res, err = e.c.HostBatch(ctx, "h1", api.HostBatch{Serves: []api.PortServe{serve("0000:83:10.1", pB)}})
+	if err != nil || res.Serves[0].Status != 409 || res.Serves[0].Allocation == nil || res.Serves[0].Allocation.PortID != pA {
+		t.Fatalf("a serve of a held VF names its holder: %+v %v", res.Serves, err)
+	}
+	res, err = e.c.HostBatch(ctx, "h1", api.HostBatch{Serves: []api.PortServe{serve("0000:83:10.5", pB)}})
+	if err != nil || res.Serves[0].Status != 201 {
+		t.Fatalf("pB on a free VF: %+v %v", res.Serves, err)
+	}
+	if p, _ := e.c.GetPort(ctx, pB); p.Status != api.StatusActive || p.Profile["pci_slot"] != "0000:83:10.5" {
+		t.Fatalf("pB: %s %v", p.Status, p.Profile)
+	}
+}

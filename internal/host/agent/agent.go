@@ -5,7 +5,10 @@
 // its physical network (claimed with a create-only transaction through the API, so a VF is never
 // given twice), the VF is programmed (MAC, VLAN, spoof check on, trust per device spec, link state
 // auto) and verified, the port reported ACTIVE with its PCI slot, and a VF whose port went away is
-// restored to the state saved before its first change and released. Ports are worked on as soon
+// restored to the state saved before its first change and released. A port that can be reported
+// at once gets its VF programmed first and then claimed together with its report, in one
+// transaction (a serve); the VF's saved state waits in a journal on the host until then, so a
+// crash in between still restores it. Ports are worked on as soon
 // as they arrive, while the next changes are fetched; claims, releases and reports travel in
 // batches (one round trip for many ports). It never talks to etcd; it only uses the API client.
 package agent
@@ -48,6 +51,9 @@ type Config struct {
 	Heartbeat time.Duration
 	// Workers bounds the ports programmed at once (default 16).
 	Workers int
+	// StateDir holds the agent's VF journal (required; one directory per host): the saved
+	// state of each VF programmed ahead of its claim until the store records it.
+	StateDir string
 }
 
 // Agent serves one host.
@@ -69,6 +75,12 @@ type Agent struct {
 	out      outbox // claims, releases and reports waiting for a round trip (guarded by outMu)
 	workers  chan struct{}
 	kick     chan struct{} // one slot: the desired state changed, or something finished
+
+	journal *journal
+	// leftover: VFs that may carry a port's state no allocation records (journal entries of an
+	// earlier run, or a restore that failed); given out only once restored (guarded by mu)
+	leftover   map[string]journalEntry
+	recovering map[string]bool
 }
 
 // resync is how often a pass re-reads VFs already reported ACTIVE (drift from outside) and the
@@ -93,6 +105,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = 16
 	}
+	if cfg.StateDir == "" {
+		return nil, errNoStateDir
+	}
 	a := &Agent{cfg: cfg, log: cfg.Logger.With("component", "agent", "host", cfg.Host),
 		links: map[string]*api.LLDPLink{}, linkChanged: make(chan struct{}, 1),
 		workers: make(chan struct{}, cfg.Workers), kick: make(chan struct{}, 1)}
@@ -100,6 +115,14 @@ func New(cfg Config) (*Agent, error) {
 	a.underway.init(&a.mu)
 	if err := a.scan(); err != nil {
 		return nil, err
+	}
+	j, left, err := openJournal(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	a.journal, a.leftover, a.recovering = j, left, map[string]bool{}
+	if len(left) > 0 {
+		a.log.Warn("VFs programmed before a restart but never claimed: restored once the state is read", "vfs", len(left))
 	}
 	return a, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,7 @@ type rig struct {
 	nic   *sriov.Fake
 	specs []sriov.DeviceSpec
 	net   string
+	state string // the agent's state directory (its VF journal), shared by its restarts
 }
 
 func newRig(t testing.TB, vfs int) *rig {
@@ -39,12 +41,22 @@ func newRig(t testing.TB, vfs int) *rig {
 // newRigPFs is a rig whose host has these PFs, all on physical network sriov.
 func newRigPFs(t testing.TB, pfs []sriov.FakePF) *rig {
 	t.Helper()
+	return newRigWrapped(t, pfs, nil)
+}
+
+// newRigWrapped is newRigPFs whose API handler goes through wrap (when set), to break it.
+func newRigWrapped(t testing.TB, pfs []sriov.FakePF, wrap func(http.Handler) http.Handler) *rig {
+	t.Helper()
 	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(server.Handler(st, auth.NoAuth{DefaultProject: "p1"}, neutron.Config{Logger: log}, log))
+	h := server.Handler(st, auth.NoAuth{DefaultProject: "p1"}, neutron.Config{Logger: log}, log)
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); st.Close() })
 	root := filepath.Join(t.TempDir(), "sys")
 	if err := sriov.WriteFakeSysfs(root, pfs); err != nil {
@@ -72,12 +84,12 @@ func newRigPFs(t testing.TB, pfs []sriov.FakePF) *rig {
 	if _, err := c.CreateSubnet(ctx, map[string]any{"network_id": n.ID, "cidr": "10.9.0.0/16", "ip_version": 4}); err != nil {
 		t.Fatal(err)
 	}
-	return &rig{c: c, fs: sriov.NewFS(root), nic: sriov.NewFake(nics), specs: specs, net: n.ID}
+	return &rig{c: c, fs: sriov.NewFS(root), nic: sriov.NewFake(nics), specs: specs, net: n.ID, state: t.TempDir()}
 }
 
 func (r *rig) agent(t testing.TB) *agent.Agent {
 	t.Helper()
-	a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c})
+	a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c, StateDir: r.state})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,10 +266,10 @@ func TestBadDeviceSpecStopsAgent(t *testing.T) {
 		t.Fatal("a device spec without physical_network was accepted")
 	}
 	r := newRig(t, 4)
-	if _, err := agent.New(agent.Config{Host: "", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c}); err == nil {
+	if _, err := agent.New(agent.Config{Host: "", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c, StateDir: r.state}); err == nil {
 		t.Fatal("an agent without a host name started")
 	}
-	if _, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: sriov.NewFS("/nonexistent"), NIC: r.nic, Client: r.c}); err != nil {
+	if _, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: sriov.NewFS("/nonexistent"), NIC: r.nic, Client: r.c, StateDir: r.state}); err != nil {
 		t.Logf("missing sysfs root: %v", err)
 	}
 }

@@ -18,7 +18,7 @@ func testAgent(t *testing.T) *Agent {
 	}
 	c, _ := client.New("http://127.0.0.1:9") // never reached by these tests
 	a, err := New(Config{Host: "h1", Specs: []sriov.DeviceSpec{{DevName: "ens1f1", PhysicalNetwork: "sriov"}}, FS: sriov.NewFS(root),
-		NIC: sriov.NewFake(map[string]int{"ens1f1": 4}), Client: c})
+		NIC: sriov.NewFake(map[string]int{"ens1f1": 4}), Client: c, StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

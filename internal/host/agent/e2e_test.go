@@ -27,7 +27,7 @@ func TestServerCreateGoesActive(t *testing.T) {
 	}
 	r := newRig(t, 8)
 	before, _ := r.nic.VFs("ens1f1")
-	a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c})
+	a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c, StateDir: r.state})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -387,6 +387,14 @@ func (a *Agent) plan(ctx context.Context, full bool) int {
 		}
 	}
 	a.planAll, a.dirtyAllocs, a.dirtyPorts = false, map[string]bool{}, map[string]bool{}
+	if a.complete > 0 { // the whole state is known: who holds each leftover VF
+		for _, e := range a.leftover {
+			if !a.recovering[e.PCIAddress] {
+				a.startRecover(ctx, e)
+				started++
+			}
+		}
+	}
 	for pci := range allocs {
 		al := a.allocs[pci]
 		if al == nil || al.releasing || now.Before(al.retryAt) {
@@ -526,6 +534,8 @@ func (a *Agent) pool(physnet string) *pool {
 			pl.used++
 		} else if _, held := a.claiming[pci]; held {
 			pl.used++
+		} else if _, dirty := a.leftover[pci]; dirty {
+			pl.used++
 		} else {
 			pl.free = append(pl.free, s)
 		}
@@ -564,7 +574,8 @@ func (a *Agent) runWave(bodies []func(*waveBuf)) {
 	}()
 }
 
-// startClaim claims s for p, then programs it; a.mu held.
+// startClaim gives s to p: a port that can be reported at once is served (programmed, then
+// claimed with its report); one that waits for its VM is claimed, then programmed; a.mu held.
 func (a *Agent) startClaim(ctx context.Context, p *portState, s slot, waitVM bool) {
 	pci, hp := s.vf.PCIAddress, p.HostPort
 	p.busy = true
@@ -590,6 +601,10 @@ func (a *Agent) startClaim(ctx context.Context, p *portState, s slot, waitVM boo
 			return
 		}
 		al := api.VFAllocation{Host: a.cfg.Host, PF: s.pf.Name, VFIndex: s.vf.Index, PCIAddress: pci, PortID: hp.PortID, Saved: toAPI(saved)}
+		if !waitVM {
+			a.serve(ctx, wb, p, hp, al, s)
+			return
+		}
 		a.enqueue(wb, func(o *outbox) {
 			o.claims = append(o.claims, outItem[api.VFAllocation]{ctx: ctx, v: al, done: func(item api.BatchItem, err error, wave *[]func(*waveBuf)) {
 				a.claimed(ctx, p, hp, s, waitVM, item, err, wave)
@@ -648,12 +663,11 @@ func (a *Agent) program(ctx context.Context, wb *waveBuf, p *portState, hp api.H
 		return
 	}
 	pf, vf := s.pf.Name, s.vf.Index
-	mac, err := net.ParseMAC(hp.MAC)
+	want, err := wantState(hp, s)
 	if err != nil {
-		a.report(ctx, wb, p, hp, api.StatusError, "BadMAC", fmt.Sprintf("port %s has MAC %q: %v", hp.PortID, hp.MAC, err), nil, err)
+		a.report(ctx, wb, p, hp, api.StatusError, "BadMAC", err.Error(), nil, err)
 		return
 	}
-	want := sriov.VFState{MAC: mac, VLAN: hp.VLAN, SpoofCheck: true, Trust: s.pf.Trusted, LinkState: sriov.LinkStateAuto}
 	err = a.onNIC(ctx, func() error {
 		if verify {
 			if cur, err := sriov.Save(a.cfg.NIC, pf, vf); err == nil && cur.String() == want.String() {
@@ -688,6 +702,153 @@ func (a *Agent) program(ctx context.Context, wb *waveBuf, p *portState, hp api.H
 	}
 	a.log.Info("vf programmed", "port", hp.PortID, "pf", pf, "vf", vf, "vlan", hp.VLAN, "mac", hp.MAC)
 	a.report(ctx, wb, p, hp, api.StatusActive, "Programmed", programmedMessage(s, hp), profileOf(s), nil)
+}
+
+// wantState is what hp's VF must carry.
+func wantState(hp api.HostPort, s slot) (sriov.VFState, error) {
+	mac, err := net.ParseMAC(hp.MAC)
+	if err != nil {
+		return sriov.VFState{}, fmt.Errorf("port %s has MAC %q: %v", hp.PortID, hp.MAC, err)
+	}
+	return sriov.VFState{MAC: mac, VLAN: hp.VLAN, SpoofCheck: true, Trust: s.pf.Trusted, LinkState: sriov.LinkStateAuto}, nil
+}
+
+// serve programs al's VF for hp, then sends the claim with the port's ACTIVE report (one
+// transaction on the server). The VF's saved state is in the journal before its first change.
+// On any failure the VF is put back as it was and leaves a.claiming only then.
+func (a *Agent) serve(ctx context.Context, wb *waveBuf, p *portState, hp api.HostPort, al api.VFAllocation, s slot) {
+	pci, pf, vf := al.PCIAddress, al.PF, al.VFIndex
+	unclaim := func() {
+		a.mu.Lock()
+		delete(a.claiming, pci)
+		a.vfsChanged()
+		a.mu.Unlock()
+	}
+	want, err := wantState(hp, s)
+	if err != nil {
+		unclaim()
+		a.report(ctx, wb, p, hp, api.StatusError, "BadMAC", err.Error(), nil, err)
+		return
+	}
+	entry := journalEntry{PCIAddress: pci, PF: pf, VFIndex: vf, PortID: hp.PortID, Saved: al.Saved}
+	if err := a.journal.add(entry); err != nil {
+		unclaim()
+		msg := fmt.Sprintf("keep the state of VF %d of %s on host %s before programming it: %v", vf, pf, a.cfg.Host, err)
+		a.report(ctx, wb, p, hp, api.StatusError, "JournalFailed", msg, nil, errors.New(msg))
+		return
+	}
+	err = a.onNIC(ctx, func() error { return sriov.Apply(a.cfg.NIC, pf, vf, want) })
+	if ctx.Err() != nil {
+		a.portDone(p, ctx.Err()) // stopping: the journal entry stays for the next start
+		return
+	}
+	if err != nil {
+		msg := fmt.Sprintf("program VF %d of %s on host %s: %v", vf, pf, a.cfg.Host, err)
+		a.restoreAhead(ctx, entry)
+		a.report(ctx, wb, p, hp, api.StatusError, "ProgramFailed", msg, nil, errors.New(msg))
+		return
+	}
+	a.log.Info("vf programmed", "port", hp.PortID, "pf", pf, "vf", vf, "vlan", hp.VLAN, "mac", hp.MAC)
+	st := api.PortStatus{Status: api.StatusActive, Profile: profileOf(s),
+		Conditions: []api.Condition{{Type: CondVFProgrammed, Status: "True", Reason: "Programmed", Message: programmedMessage(s, hp)}}}
+	a.enqueue(wb, func(o *outbox) {
+		o.serves = append(o.serves, outItem[api.PortServe]{ctx: ctx, v: api.PortServe{Claim: al, Report: st},
+			done: func(item api.BatchItem, err error, wave *[]func(*waveBuf)) {
+				a.served(ctx, p, hp, entry, item, err, wave)
+			}})
+	})
+}
+
+// served handles the answer to a serve: done, the store holds the VF's saved state; otherwise
+// the VF is put back as it was (in the wave of the round trip) and the next pass decides. A lost
+// answer is handled the same way: had the serve committed, the pass programs the VF again.
+func (a *Agent) served(ctx context.Context, p *portState, hp api.HostPort, e journalEntry, item api.BatchItem, err error, wave *[]func(*waveBuf)) {
+	a.mu.Lock()
+	if err == nil && item.OK() && item.Allocation != nil {
+		delete(a.claiming, e.PCIAddress)
+		a.journal.done(e.PCIAddress)
+		a.upsertAlloc(*item.Allocation, true)
+		if a.current(p, hp) && a.byPort[hp.PortID] == e.PCIAddress {
+			p.programmed = true
+			if a.cfg.Hypervisor != nil {
+				a.serversDirty = true
+			}
+		}
+		p.Status = api.StatusActive // the port's own change brings its revision
+		a.mu.Unlock()
+		a.portDone(p, nil)
+		return
+	}
+	var cause error
+	switch {
+	case err != nil:
+		cause = fmt.Errorf("serve port %s with VF %s: %w", hp.PortID, e.PCIAddress, err)
+	case item.Status == http.StatusConflict && item.Allocation != nil:
+		a.upsertAlloc(*item.Allocation, false) // the VF is someone else's, or the port holds another
+	case item.Status == http.StatusNotFound || item.Status == http.StatusConflict:
+		// gone or moved: a change says so
+	default:
+		cause = fmt.Errorf("serve port %s with VF %s: %d %s", hp.PortID, e.PCIAddress, item.Status, item.Message)
+	}
+	a.mu.Unlock()
+	*wave = append(*wave, func(*waveBuf) {
+		a.restoreAhead(ctx, e)
+		a.portDone(p, cause)
+	})
+}
+
+// restoreAhead puts back a VF programmed ahead of its claim and lets it go: free again, or a
+// leftover (kept out of the pool, retried by later passes) when it could not be restored.
+func (a *Agent) restoreAhead(ctx context.Context, e journalEntry) {
+	saved, err := fromAPI(e.Saved)
+	if err == nil {
+		err = a.onNIC(ctx, func() error { return sriov.Apply(a.cfg.NIC, e.PF, e.VFIndex, saved) })
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.claiming, e.PCIAddress)
+	if err != nil {
+		a.leftover[e.PCIAddress] = e
+		a.record(fmt.Errorf("restore VF %d of %s after serving port %s failed: %w", e.VFIndex, e.PF, e.PortID, err))
+		time.AfterFunc(time.Second, a.poke)
+		return
+	}
+	a.journal.done(e.PCIAddress)
+	a.vfsChanged()
+}
+
+// startRecover looks at a leftover VF once the whole state is known: an allocation holds it
+// (its serve committed; the allocation keeps the saved state) or it is restored; a.mu held.
+func (a *Agent) startRecover(ctx context.Context, e journalEntry) {
+	a.recovering[e.PCIAddress] = true
+	a.begin()
+	_, held := a.allocs[e.PCIAddress]
+	a.wave = append(a.wave, func(*waveBuf) {
+		var err error
+		if !held {
+			var saved sriov.VFState
+			if saved, err = fromAPI(e.Saved); err == nil {
+				err = a.onNIC(ctx, func() error { return sriov.Apply(a.cfg.NIC, e.PF, e.VFIndex, saved) })
+			}
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		delete(a.recovering, e.PCIAddress)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.record(fmt.Errorf("restore VF %d of %s (programmed for port %s, never claimed): %w", e.VFIndex, e.PF, e.PortID, err))
+				time.AfterFunc(time.Second, a.poke)
+			}
+		} else {
+			delete(a.leftover, e.PCIAddress)
+			a.journal.done(e.PCIAddress)
+			a.vfsChanged()
+			if !held {
+				a.log.Info("vf restored: programmed for a port before a restart, never claimed", "pf", e.PF, "vf", e.VFIndex, "port", e.PortID)
+			}
+		}
+		a.end()
+	})
 }
 
 func programmedMessage(s slot, hp api.HostPort) string {

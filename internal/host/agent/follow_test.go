@@ -47,7 +47,7 @@ func (r *rig) waitPorts(t *testing.T, ids []string, want ...string) []*api.Port 
 func TestRunningAgentFollowsChanges(t *testing.T) {
 	r := newRig(t, 6)
 	before, _ := r.nic.VFs("ens1f1")
-	a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c})
+	a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c, StateDir: r.state})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestRunningAgentFollowsChanges(t *testing.T) {
 func TestRestartedRunningAgentTakesOver(t *testing.T) {
 	r := newRig(t, 32)
 	run := func() (stop func()) {
-		a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c})
+		a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c, StateDir: r.state})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,7 @@ func post(t *testing.T, url string, body any) map[string]any {
 func TestVMAttachThroughHypervisor(t *testing.T) {
 	r := newRig(t, 4)
 	hv := &recorder{running: map[string]hypervisor.Server{}}
-	a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c, Hypervisor: hv})
+	a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c, Hypervisor: hv, StateDir: r.state})
 	if err != nil {
 		t.Fatal(err)
 	}

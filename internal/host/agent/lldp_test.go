@@ -32,7 +32,7 @@ func TestAgentReportsPFLinks(t *testing.T) {
 	now := time.Now()
 	src.set(lldp.Neighbor{Interface: "ens1f1", SystemName: "leaf1", ChassisID: "00:11:22:33:44:55", ChassisIDSubtype: "mac",
 		PortID: "517", PortIDSubtype: "local", PortDescription: "xe-0/0/3", TTL: 120 * time.Second, LastSeen: now, Changed: now})
-	a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c, LLDP: src})
+	a, err := agent.New(agent.Config{Host: "h1", Specs: r.specs, FS: r.fs, NIC: r.nic, Client: r.c, LLDP: src, StateDir: r.state})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/vflink/vflink/api"
 )
 
-// The outbox: claims, releases and reports wait here for a round trip (POST .../batch). Up to
+// The outbox: claims, releases, serves and reports wait here for a round trip (POST .../batch). Up to
 // maxInflight round trips run at once; whatever arrives meanwhile goes out together in the next
 // one, so a burst costs few round trips and a lone port waits for none.
 
@@ -17,6 +17,7 @@ const (
 	// per round trip, so that each list is one transaction on the server
 	batchClaims   = 60
 	batchReleases = 60
+	batchServes   = 40
 	batchReports  = 64
 )
 
@@ -30,6 +31,7 @@ type outItem[T any] struct {
 type outbox struct {
 	releases []outItem[api.VFRelease]
 	claims   []outItem[api.VFAllocation]
+	serves   []outItem[api.PortServe]
 	reports  []outItem[api.PortReport]
 	inflight int
 }
@@ -40,7 +42,9 @@ type waveBuf struct {
 	adds []func(*outbox)
 }
 
-func (o *outbox) pending() bool { return len(o.releases)+len(o.claims)+len(o.reports) > 0 }
+func (o *outbox) pending() bool {
+	return len(o.releases)+len(o.claims)+len(o.serves)+len(o.reports) > 0
+}
 
 func take[T any](q *[]outItem[T], n int) []outItem[T] {
 	n = min(n, len(*q))
@@ -69,9 +73,10 @@ func (a *Agent) flush() {
 	a.outMu.Lock()
 	defer a.outMu.Unlock()
 	for a.out.inflight < maxInflight && a.out.pending() {
-		rel, cl, rep := take(&a.out.releases, batchReleases), take(&a.out.claims, batchClaims), take(&a.out.reports, batchReports)
+		rel, cl, sv := take(&a.out.releases, batchReleases), take(&a.out.claims, batchClaims), take(&a.out.serves, batchServes)
+		rep := take(&a.out.reports, batchReports)
 		a.out.inflight++
-		go a.roundTrip(rel, cl, rep)
+		go a.roundTrip(rel, cl, sv, rep)
 	}
 }
 
@@ -82,7 +87,7 @@ func itemAt(items []api.BatchItem, i int) api.BatchItem {
 	return api.BatchItem{}
 }
 
-func (a *Agent) roundTrip(rel []outItem[api.VFRelease], cl []outItem[api.VFAllocation], rep []outItem[api.PortReport]) {
+func (a *Agent) roundTrip(rel []outItem[api.VFRelease], cl []outItem[api.VFAllocation], sv []outItem[api.PortServe], rep []outItem[api.PortReport]) {
 	var ctx context.Context
 	var b api.HostBatch
 	for _, it := range rel {
@@ -93,12 +98,17 @@ func (a *Agent) roundTrip(rel []outItem[api.VFRelease], cl []outItem[api.VFAlloc
 		ctx = it.ctx
 		b.Claims = append(b.Claims, it.v)
 	}
+	for _, it := range sv {
+		ctx = it.ctx
+		b.Serves = append(b.Serves, it.v)
+	}
 	for _, it := range rep {
 		ctx = it.ctx
 		b.Reports = append(b.Reports, it.v)
 	}
 	res, err := a.cfg.Client.HostBatch(ctx, a.cfg.Host, b)
-	if err == nil && (len(res.Releases) != len(rel) || len(res.Claims) != len(cl) || len(res.Reports) != len(rep)) {
+	if err == nil && (len(res.Releases) != len(rel) || len(res.Claims) != len(cl) || len(res.Serves) != len(sv) ||
+		len(res.Reports) != len(rep)) {
 		err = errors.New("the server answered a batch with a different number of items")
 	}
 	var wave []func(*waveBuf)
@@ -107,6 +117,9 @@ func (a *Agent) roundTrip(rel []outItem[api.VFRelease], cl []outItem[api.VFAlloc
 	}
 	for i, it := range cl {
 		it.done(itemAt(res.Claims, i), err, &wave)
+	}
+	for i, it := range sv {
+		it.done(itemAt(res.Serves, i), err, &wave)
 	}
 	for i, it := range rep {
 		it.done(itemAt(res.Reports, i), err, &wave)

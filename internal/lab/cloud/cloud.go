@@ -153,8 +153,9 @@ func Start(ctx context.Context, p lab.Plan, exe string, log *slog.Logger) (c *Cl
 		cfg := map[string]any{
 			"device_spec": specs,
 			"sysfs_root":  p.SysfsRoot(i), "nic": "lab", "hypervisor": "netns",
-			"lldp": "lldpd:" + p.LldpdSocket(lab.HostName(i)),
-			"lab":  map[string]any{"dir": p.Dir, "host": i, "hosts": p.Hosts, "pfs_per_host": p.PFsPerHost, "vfs_per_pf": p.VFsPerPF, "leaves": p.Leaves},
+			"lldp":      "lldpd:" + p.LldpdSocket(lab.HostName(i)),
+			"lab":       map[string]any{"dir": p.Dir, "host": i, "hosts": p.Hosts, "pfs_per_host": p.PFsPerHost, "vfs_per_pf": p.VFsPerPF, "leaves": p.Leaves},
+			"state_dir": filepath.Join(p.Dir, "agent-state-"+lab.HostName(i)),
 		}
 		path := filepath.Join(p.Dir, fmt.Sprintf("agent-%s.json", lab.HostName(i)))
 		b, _ := json.MarshalIndent(cfg, "", "  ")

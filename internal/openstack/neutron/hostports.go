@@ -267,8 +267,8 @@ func followHostPorts(portEvents, netEvents <-chan store.Event, nets map[string]*
 	}
 }
 
-// validReportStatus checks the status an agent reports.
-func validReportStatus(status string) error {
+// ValidReportStatus checks the status an agent reports.
+func ValidReportStatus(status string) error {
 	switch status {
 	case api.StatusActive, api.StatusBuild, api.StatusDown, api.StatusError:
 		return nil
@@ -311,7 +311,7 @@ func (s *Service) ReportStatuses(ctx context.Context, host string, reports []api
 	seen := make(map[string]bool, len(reports))
 	var todo []int
 	for i, r := range reports {
-		if err := validReportStatus(r.Status); err != nil {
+		if err := ValidReportStatus(r.Status); err != nil {
 			errs[i] = err
 			continue
 		}
@@ -339,56 +339,22 @@ func (s *Service) ReportStatuses(ctx context.Context, host string, reports []api
 }
 
 func (s *Service) reportChunk(ctx context.Context, host string, reports []api.PortReport, chunk []int, errs []error, feed *HostPortFeed) (int64, error) {
-	ids := make([]string, len(chunk))
+	part := make([]api.PortReport, len(chunk))
 	for j, i := range chunk {
-		ids[j] = reports[i].PortID
+		part[j] = reports[i]
 	}
 	var rev int64
 	err := retry(ctx, func(attempt int) error {
-		// the first attempt starts from the feed's copies and reads only the others
-		objs, rerrs := make([]store.Object[api.Port], len(ids)), make([]error, len(ids))
-		var unknown []int
-		for j, id := range ids {
-			var ok bool
-			if objs[j], ok = feed.get(id); !ok || attempt > 0 {
-				unknown = append(unknown, j)
-			}
-		}
-		if len(unknown) > 0 {
-			read := make([]string, len(unknown))
-			for k, j := range unknown {
-				read[k] = ids[j]
-			}
-			ro, re := getPorts(ctx, s.view(attempt), read, 0)
-			for k, j := range unknown {
-				objs[j], rerrs[j] = ro[k], re[k]
-			}
-		}
 		t := s.st.Txn()
-		now := s.now()
-		writes, refused := 0, 0
-		for j, i := range chunk {
-			errs[i] = nil
-			switch {
-			case errors.Is(rerrs[j], store.ErrNotFound):
-				errs[i] = notFound("port", ids[j])
-				refused++
-				continue
-			case rerrs[j] != nil:
-				return rerrs[j]
-			}
-			p := objs[j].Value
-			if p.HostID != host {
-				errs[i] = errf(http.StatusConflict, "PortNotBoundHere", "Port %s is bound to host %q, not %q.", ids[j], p.HostID, host)
-				refused++
-				continue
-			}
-			applyReport(&p, reports[i].PortStatus, now)
-			t.Update(portKey(ids[j]), p, objs[j].ModRevision)
-			writes++
+		perr, err := s.ReportTxn(ctx, t, host, part, feed, attempt)
+		if err != nil {
+			return err
 		}
-		if refused > 0 && attempt == 0 {
-			return store.ErrConflict // a refusal must rest on a linearizable read: read again
+		writes := 0
+		for j, i := range chunk {
+			if errs[i] = perr[j]; perr[j] == nil {
+				writes++
+			}
 		}
 		if writes == 0 {
 			return nil
@@ -398,4 +364,57 @@ func (s *Service) reportChunk(ctx context.Context, host string, reports []api.Po
 		return err
 	})
 	return rev, err
+}
+
+// ReportTxn adds to t, for each of host's reports (distinct ports, valid statuses), the update
+// of its port (status, binding:profile, conditions) at the revision it was read, so the reports
+// commit with whatever else t holds. errs says, report by report, why one was left out: 404 the
+// port is gone, 409 it is bound to another host. attempt is the caller's try (store.Retry):
+// the first reads the ports from feed when it knows them (it may be nil) and serializably
+// otherwise, a later one reads them linearizably. A refusal must rest on a linearizable read, so
+// the first attempt returns store.ErrConflict instead of refusing: the caller tries again.
+func (s *Service) ReportTxn(ctx context.Context, t *store.Txn, host string, reports []api.PortReport, feed *HostPortFeed, attempt int) (errs []error, err error) {
+	objs, rerrs := make([]store.Object[api.Port], len(reports)), make([]error, len(reports))
+	var unknown []int
+	for j, r := range reports {
+		var ok bool
+		if objs[j], ok = feed.get(r.PortID); !ok || attempt > 0 {
+			unknown = append(unknown, j)
+		}
+	}
+	if len(unknown) > 0 {
+		read := make([]string, len(unknown))
+		for k, j := range unknown {
+			read[k] = reports[j].PortID
+		}
+		ro, re := getPorts(ctx, s.view(attempt), read, 0)
+		for k, j := range unknown {
+			objs[j], rerrs[j] = ro[k], re[k]
+		}
+	}
+	errs = make([]error, len(reports))
+	now := s.now()
+	refused := 0
+	for j, r := range reports {
+		switch {
+		case errors.Is(rerrs[j], store.ErrNotFound):
+			errs[j] = notFound("port", r.PortID)
+			refused++
+			continue
+		case rerrs[j] != nil:
+			return nil, rerrs[j]
+		}
+		p := objs[j].Value
+		if p.HostID != host {
+			errs[j] = errf(http.StatusConflict, "PortNotBoundHere", "Port %s is bound to host %q, not %q.", r.PortID, p.HostID, host)
+			refused++
+			continue
+		}
+		applyReport(&p, r.PortStatus, now)
+		t.Update(portKey(r.PortID), p, objs[j].ModRevision)
+	}
+	if refused > 0 && attempt == 0 {
+		return nil, store.ErrConflict // a refusal must rest on a linearizable read: read again
+	}
+	return errs, nil
 }

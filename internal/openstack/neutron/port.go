@@ -969,7 +969,7 @@ func (s *Service) HostPorts(ctx context.Context, host string) ([]api.HostPort, i
 // ReportStatus records what the host agent serving a port says about it: status, additions to
 // binding:profile (pci_slot, pci_vendor_info, physical_network) and conditions (by type).
 func (s *Service) ReportStatus(ctx context.Context, id, host string, st api.PortStatus) (api.Port, error) {
-	if err := validReportStatus(st.Status); err != nil {
+	if err := ValidReportStatus(st.Status); err != nil {
 		return api.Port{}, err
 	}
 	var out api.Port
