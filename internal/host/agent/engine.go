@@ -431,6 +431,9 @@ func (a *Agent) plan(ctx context.Context, full bool) int {
 		if a.allocs[pci].releasing {
 			continue // a new VF once this one is back (its release marks the port)
 		}
+		if other, ok := a.claiming[pci]; ok && other != p.PortID {
+			continue // served ahead for another port that did not know: programmed once it is put back
+		}
 		if p.programmed && (p.Status == api.StatusActive || waitVM) && !full {
 			continue // served; re-read on the next full pass
 		}
@@ -807,6 +810,9 @@ func (a *Agent) restoreAhead(ctx context.Context, e journalEntry) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.claiming, e.PCIAddress)
+	if al := a.allocs[e.PCIAddress]; al != nil && al.PortID != e.PortID {
+		a.dirtyPorts[al.PortID] = true // its holder waited for this VF to be put back
+	}
 	if err != nil {
 		a.leftover[e.PCIAddress] = e
 		a.record(fmt.Errorf("restore VF %d of %s after serving port %s failed: %w", e.VFIndex, e.PF, e.PortID, err))
