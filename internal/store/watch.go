@@ -35,7 +35,7 @@ type Event struct {
 // closed when ctx ends; a watch that cannot continue sends one event with Err set and closes.
 func (s *Store) Watch(ctx context.Context, prefix string, fromRev int64) <-chan Event {
 	out := make(chan Event, 64)
-	opts := []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithPrevKV()}
+	opts := []clientv3.OpOption{clientv3.WithPrefix()}
 	if fromRev > 0 {
 		opts = append(opts, clientv3.WithRev(fromRev))
 	}
