@@ -77,8 +77,8 @@ func (c *Client) HostWorkChanges(ctx context.Context, host, cursor string, timeo
 	return out, err
 }
 
-// HostBatch sends one round trip of releases, claims and reports for host; the answer holds the
-// outcome of each item (a failed item is not an error).
+// HostBatch sends one round trip of releases, claims, serves and reports for host; the answer
+// holds the outcome of each item (a failed item is not an error).
 func (c *Client) HostBatch(ctx context.Context, host string, b api.HostBatch) (api.HostBatchResult, error) {
 	var out api.HostBatchResult
 	err := c.v1(ctx, http.MethodPost, "/hosts/"+url.PathEscape(host)+"/batch", nil, b, &out)

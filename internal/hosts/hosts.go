@@ -4,7 +4,8 @@
 // a cursor), then long-polls only what changed after its cursor (HostWorkChanges, served from an
 // in-memory view of the store's watches: see view.go), claims VFs with create-only transactions so
 // a VF is never given to two ports nor a port two VFs, and reports port status; a batch
-// (POST .../batch) carries many releases, claims and reports in one round trip. Agents never hold
+// (POST .../batch) carries many releases, claims, serves (a claim committed with its port's
+// report, in one transaction) and reports in one round trip. Agents never hold
 // store credentials: they talk to this API with a token, as kubelets do.
 //
 // Keys below the store prefix:
