@@ -50,9 +50,13 @@ func (s *Service) batch(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.releaseAll(ctx, host, b.Releases, res.Releases)
 	if len(b.Claims) > 0 {
-		wg.Go(func() { s.claimAll(ctx, host, b.Claims, res.Claims) })
+		claims := make([]api.PortServe, len(b.Claims))
+		for i, a := range b.Claims {
+			claims[i].Claim = a
+		}
+		wg.Go(func() { s.claimAll(ctx, host, claims, false, res.Claims) })
 	}
-	s.serveAll(ctx, host, b.Serves, res.Serves)
+	s.claimAll(ctx, host, b.Serves, true, res.Serves)
 	wg.Wait()
 	vflinkapi.WriteJSON(w, http.StatusOK, res)
 	return nil
@@ -96,118 +100,56 @@ func (s *Service) reportAll(ctx context.Context, host string, reports []api.Port
 	}
 }
 
-// claimAll gives VFs to ports, in create-only transactions of up to maxClaimsPerTxn claims. A
-// conflict names one key; that claim is settled (the same claim again, or who holds the VF or
-// the port) and the transaction runs again without it.
-func (s *Service) claimAll(ctx context.Context, host string, claims []api.VFAllocation, out []api.BatchItem) {
+// claimAll gives VFs to ports (claims: serves without reports) or gives them and reports the
+// ports (serves: each claim commits with its port's report, in one transaction, or not at all),
+// in create-only transactions of up to maxClaimsPerTxn claims or maxServesPerTxn serves.
+func (s *Service) claimAll(ctx context.Context, host string, items []api.PortServe, reported bool, out []api.BatchItem) {
+	what, size := "claimed", maxClaimsPerTxn
+	if reported {
+		what, size = "served", maxServesPerTxn
+	}
 	var todo []int
 	pcis, ports := map[string]bool{}, map[string]bool{}
-	for i, a := range claims {
+	for i, it := range items {
+		a := it.Claim
 		switch {
 		case !pciAddr.MatchString(a.PCIAddress):
 			out[i] = api.BatchItem{Status: http.StatusBadRequest, Message: "PCI address " + strconv.Quote(a.PCIAddress) + " is not like 0000:83:10.1"}
 		case a.PortID == "" || a.PF == "" || a.VFIndex < 0:
 			out[i] = api.BatchItem{Status: http.StatusBadRequest, Message: "an allocation needs port_id, pf and vf_index >= 0"}
 		case pcis[a.PCIAddress] || ports[a.PortID]:
-			out[i] = api.BatchItem{Status: http.StatusConflict, Message: "VF " + a.PCIAddress + " or port " + a.PortID + " is claimed twice in one batch"}
+			out[i] = api.BatchItem{Status: http.StatusConflict, Message: "VF " + a.PCIAddress + " or port " + a.PortID + " is " + what + " twice in one batch"}
 		default:
+			if reported {
+				if err := neutron.ValidReportStatus(it.Report.Status); err != nil {
+					out[i] = itemError(err)
+					continue
+				}
+			}
 			pcis[a.PCIAddress], ports[a.PortID] = true, true
-			claims[i].Host, claims[i].Revision = host, 0
+			items[i].Claim.Host, items[i].Claim.Revision = host, 0
 			todo = append(todo, i)
 		}
 	}
+	var feed *neutron.HostPortFeed
+	if reported {
+		feed = s.runningFeed()
+	}
 	for len(todo) > 0 {
-		chunk := todo[:min(len(todo), maxClaimsPerTxn)]
+		chunk := todo[:min(len(todo), size)]
 		todo = todo[len(chunk):]
-		s.claimChunk(ctx, host, claims, chunk, out)
+		s.claimChunk(ctx, host, items, reported, chunk, out, feed)
 	}
 }
 
-func (s *Service) claimChunk(ctx context.Context, host string, claims []api.VFAllocation, chunk []int, out []api.BatchItem) {
+// claimChunk commits one transaction of claims (or serves, when reported). A serve whose port
+// is gone or bound elsewhere is left out (404, 409). A conflict names one key; that item is
+// settled: the same claim again (a retry after a lost answer) is done, and a serve then keeps
+// only its report; any other holder of the VF or the port ends the item (409, with the holder's
+// allocation). The transaction then runs again without what was settled.
+func (s *Service) claimChunk(ctx context.Context, host string, items []api.PortServe, reported bool, chunk []int, out []api.BatchItem, feed *neutron.HostPortFeed) {
 	pending := append([]int(nil), chunk...)
-	for attempt := 0; len(pending) > 0; attempt++ {
-		if attempt == txnAttempts {
-			for _, i := range pending {
-				out[i] = api.BatchItem{Status: http.StatusConflict, Message: "the VFs changed concurrently too many times; retry"}
-			}
-			return
-		}
-		t := s.st.Txn()
-		for _, i := range pending {
-			a := claims[i]
-			t.Create(allocKey(host, a.PCIAddress), a)
-			t.Create(portVFKey(a.PortID), host+"/"+a.PCIAddress)
-		}
-		rev, err := t.Commit(ctx)
-		if err == nil {
-			for _, i := range pending {
-				a := claims[i]
-				a.Revision = rev
-				out[i] = api.BatchItem{Status: http.StatusCreated, Revision: rev, Allocation: &a}
-			}
-			return
-		}
-		var ce *store.ConflictError
-		if !errors.As(err, &ce) {
-			for _, i := range pending {
-				out[i] = itemError(err)
-			}
-			return
-		}
-		if ce.Reason != store.Exists {
-			continue // the state moved between the compare and its read-back: try again
-		}
-		for j, i := range pending {
-			a := claims[i]
-			if ce.Key == allocKey(host, a.PCIAddress) || ce.Key == portVFKey(a.PortID) {
-				out[i] = s.claimConflict(ctx, host, a, ce.Key)
-				pending = append(pending[:j], pending[j+1:]...)
-				break
-			}
-		}
-	}
-}
-
-// serveAll claims VFs for ports and reports the ports, each claim with its report in one
-// create-only transaction of up to maxServesPerTxn serves: nothing of a serve is written unless
-// all of it is.
-func (s *Service) serveAll(ctx context.Context, host string, serves []api.PortServe, out []api.BatchItem) {
-	var todo []int
-	pcis, ports := map[string]bool{}, map[string]bool{}
-	for i, sv := range serves {
-		a := sv.Claim
-		switch {
-		case !pciAddr.MatchString(a.PCIAddress):
-			out[i] = api.BatchItem{Status: http.StatusBadRequest, Message: "PCI address " + strconv.Quote(a.PCIAddress) + " is not like 0000:83:10.1"}
-		case a.PortID == "" || a.PF == "" || a.VFIndex < 0:
-			out[i] = api.BatchItem{Status: http.StatusBadRequest, Message: "a serve's claim needs port_id, pf and vf_index >= 0"}
-		case pcis[a.PCIAddress] || ports[a.PortID]:
-			out[i] = api.BatchItem{Status: http.StatusConflict, Message: "VF " + a.PCIAddress + " or port " + a.PortID + " is served twice in one batch"}
-		default:
-			if err := neutron.ValidReportStatus(sv.Report.Status); err != nil {
-				out[i] = itemError(err)
-				continue
-			}
-			pcis[a.PCIAddress], ports[a.PortID] = true, true
-			serves[i].Claim.Host, serves[i].Claim.Revision = host, 0
-			todo = append(todo, i)
-		}
-	}
-	feed := s.runningFeed()
-	for len(todo) > 0 {
-		chunk := todo[:min(len(todo), maxServesPerTxn)]
-		todo = todo[len(chunk):]
-		s.serveChunk(ctx, host, serves, chunk, out, feed)
-	}
-}
-
-// serveChunk commits one transaction of serves. A serve whose port is gone or bound elsewhere
-// is left out (404, 409); a claim key that exists is settled as in claimChunk: the same claim
-// again (a retry after a lost answer) keeps only its report, any other holder ends the serve
-// (409). A port written meanwhile is read again.
-func (s *Service) serveChunk(ctx context.Context, host string, serves []api.PortServe, chunk []int, out []api.BatchItem, feed *neutron.HostPortFeed) {
-	pending := append([]int(nil), chunk...)
-	held := map[int]*api.BatchItem{} // the claim is there already: only the report is left
+	held := map[int]*api.BatchItem{} // a serve whose claim is there already: only its report is left
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt == txnAttempts {
 			for _, i := range pending {
@@ -216,35 +158,39 @@ func (s *Service) serveChunk(ctx context.Context, host string, serves []api.Port
 			return
 		}
 		t := s.st.Txn()
-		reports := make([]api.PortReport, len(pending))
-		for j, i := range pending {
-			reports[j] = api.PortReport{PortID: serves[i].Claim.PortID, PortStatus: serves[i].Report}
-		}
-		errs, err := s.net.ReportTxn(ctx, t, host, reports, feed, attempt)
-		if errors.Is(err, store.ErrConflict) {
-			continue // a refusal to confirm with a linearizable read
-		}
-		if err != nil {
-			for _, i := range pending {
-				out[i] = itemError(err)
+		if reported {
+			reports := make([]api.PortReport, len(pending))
+			for j, i := range pending {
+				reports[j] = api.PortReport{PortID: items[i].Claim.PortID, PortStatus: items[i].Report}
 			}
-			return
-		}
-		kept := pending[:0:0]
-		for j, i := range pending {
-			if errs[j] != nil {
-				out[i] = itemError(errs[j])
-				continue
+			errs, err := s.net.ReportTxn(ctx, t, host, reports, feed, attempt)
+			if errors.Is(err, store.ErrConflict) {
+				continue // a refusal to confirm with a linearizable read
 			}
-			kept = append(kept, i)
+			if err != nil {
+				for _, i := range pending {
+					out[i] = itemError(err)
+				}
+				return
+			}
+			kept := pending[:0:0]
+			for j, i := range pending {
+				if errs[j] != nil {
+					out[i] = itemError(errs[j])
+				} else {
+					kept = append(kept, i)
+				}
+			}
+			if pending = kept; len(pending) == 0 {
+				return
+			}
+		}
+		for _, i := range pending {
 			if held[i] == nil {
-				a := serves[i].Claim
+				a := items[i].Claim
 				t.Create(allocKey(host, a.PCIAddress), a)
 				t.Create(portVFKey(a.PortID), host+"/"+a.PCIAddress)
 			}
-		}
-		if pending = kept; len(pending) == 0 {
-			return
 		}
 		rev, err := t.Commit(ctx)
 		if err == nil {
@@ -254,7 +200,7 @@ func (s *Service) serveChunk(ctx context.Context, host string, serves []api.Port
 					out[i].Revision = rev
 					continue
 				}
-				a := serves[i].Claim
+				a := items[i].Claim
 				a.Revision = rev
 				out[i] = api.BatchItem{Status: http.StatusCreated, Revision: rev, Allocation: &a}
 			}
@@ -271,12 +217,12 @@ func (s *Service) serveChunk(ctx context.Context, host string, serves []api.Port
 			continue // a port or a key moved between the reads and the commit: read again
 		}
 		for j, i := range pending {
-			a := serves[i].Claim
+			a := items[i].Claim
 			if ce.Key != allocKey(host, a.PCIAddress) && ce.Key != portVFKey(a.PortID) {
 				continue
 			}
 			item := s.claimConflict(ctx, host, a, ce.Key)
-			if item.Status == http.StatusOK {
+			if item.Status == http.StatusOK && reported {
 				held[i] = &item // the same claim: its report still has to commit
 				break
 			}
