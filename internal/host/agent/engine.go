@@ -752,8 +752,7 @@ func (a *Agent) serve(ctx context.Context, wb *waveBuf, p *portState, hp api.Hos
 		return
 	}
 	a.log.Info("vf programmed", "port", hp.PortID, "pf", pf, "vf", vf, "vlan", hp.VLAN, "mac", hp.MAC)
-	st := api.PortStatus{Status: api.StatusActive, Profile: profileOf(s),
-		Conditions: []api.Condition{{Type: CondVFProgrammed, Status: "True", Reason: "Programmed", Message: programmedMessage(s, hp)}}}
+	st := portStatus(api.StatusActive, "Programmed", programmedMessage(s, hp), profileOf(s))
 	a.enqueue(wb, func(o *outbox) {
 		o.serves = append(o.serves, outItem[api.PortServe]{ctx: ctx, v: api.PortServe{Claim: al, Report: st},
 			done: func(item api.BatchItem, err error, wave *[]func(*waveBuf)) {
@@ -766,10 +765,13 @@ func (a *Agent) serve(ctx context.Context, wb *waveBuf, p *portState, hp api.Hos
 // the VF is put back as it was (in the wave of the round trip) and the next pass decides. A lost
 // answer is handled the same way: had the serve committed, the pass programs the VF again.
 func (a *Agent) served(ctx context.Context, p *portState, hp api.HostPort, e journalEntry, item api.BatchItem, err error, wave *[]func(*waveBuf)) {
+	ok := err == nil && item.OK() && item.Allocation != nil
+	if ok {
+		a.journal.done(e.PCIAddress) // the allocation keeps the saved state now
+	}
 	a.mu.Lock()
-	if err == nil && item.OK() && item.Allocation != nil {
+	if ok {
 		delete(a.claiming, e.PCIAddress)
-		a.journal.done(e.PCIAddress)
 		a.upsertAlloc(*item.Allocation, true)
 		if a.current(p, hp) && a.byPort[hp.PortID] == e.PCIAddress {
 			p.programmed = true
@@ -803,9 +805,9 @@ func (a *Agent) served(ctx context.Context, p *portState, hp api.HostPort, e jou
 // restoreAhead puts back a VF programmed ahead of its claim and lets it go: free again, or a
 // leftover (kept out of the pool, retried by later passes) when it could not be restored.
 func (a *Agent) restoreAhead(ctx context.Context, e journalEntry) {
-	saved, err := fromAPI(e.Saved)
+	err := a.restoreVF(ctx, e)
 	if err == nil {
-		err = a.onNIC(ctx, func() error { return sriov.Apply(a.cfg.NIC, e.PF, e.VFIndex, saved) })
+		a.journal.done(e.PCIAddress)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -814,13 +816,23 @@ func (a *Agent) restoreAhead(ctx context.Context, e journalEntry) {
 		a.dirtyPorts[al.PortID] = true // its holder waited for this VF to be put back
 	}
 	if err != nil {
-		a.leftover[e.PCIAddress] = e
-		a.record(fmt.Errorf("restore VF %d of %s after serving port %s failed: %w", e.VFIndex, e.PF, e.PortID, err))
-		time.AfterFunc(time.Second, a.poke)
+		a.leftover[e.PCIAddress] = e // the next start (or a later pass) restores it
+		if ctx.Err() == nil {
+			a.record(fmt.Errorf("restore VF %d of %s after serving port %s failed: %w", e.VFIndex, e.PF, e.PortID, err))
+			time.AfterFunc(time.Second, a.poke)
+		}
 		return
 	}
-	a.journal.done(e.PCIAddress)
 	a.vfsChanged()
+}
+
+// restoreVF puts the VF of a journal entry back in its saved state.
+func (a *Agent) restoreVF(ctx context.Context, e journalEntry) error {
+	saved, err := fromAPI(e.Saved)
+	if err != nil {
+		return err
+	}
+	return a.onNIC(ctx, func() error { return sriov.Apply(a.cfg.NIC, e.PF, e.VFIndex, saved) })
 }
 
 // startRecover looks at a leftover VF once the whole state is known: an allocation holds it
@@ -832,10 +844,10 @@ func (a *Agent) startRecover(ctx context.Context, e journalEntry) {
 	a.wave = append(a.wave, func(*waveBuf) {
 		var err error
 		if !held {
-			var saved sriov.VFState
-			if saved, err = fromAPI(e.Saved); err == nil {
-				err = a.onNIC(ctx, func() error { return sriov.Apply(a.cfg.NIC, e.PF, e.VFIndex, saved) })
-			}
+			err = a.restoreVF(ctx, e)
+		}
+		if err == nil {
+			a.journal.done(e.PCIAddress)
 		}
 		a.mu.Lock()
 		defer a.mu.Unlock()
@@ -847,7 +859,6 @@ func (a *Agent) startRecover(ctx context.Context, e journalEntry) {
 			}
 		} else {
 			delete(a.leftover, e.PCIAddress)
-			a.journal.done(e.PCIAddress)
 			a.vfsChanged()
 			if !held {
 				a.log.Info("vf restored: programmed for a port before a restart, never claimed", "pf", e.PF, "vf", e.VFIndex, "port", e.PortID)
@@ -873,6 +884,16 @@ func (a *Agent) startReport(ctx context.Context, p *portState, status, reason, m
 	a.wave = append(a.wave, func(wb *waveBuf) { a.report(ctx, wb, p, hp, status, reason, msg, profile, cause) })
 }
 
+// portStatus is what the agent says of a port: its status with the VFProgrammed condition.
+func portStatus(status, reason, msg string, profile map[string]any) api.PortStatus {
+	cond := "True"
+	if status == api.StatusError {
+		cond = "False"
+	}
+	return api.PortStatus{Status: status, Profile: profile,
+		Conditions: []api.Condition{{Type: CondVFProgrammed, Status: cond, Reason: reason, Message: msg}}}
+}
+
 // report sends a port's status and ends its pipeline: cause, when set, is the failure being
 // reported (it delays the next try). An ERROR already reported is not sent again (it would only
 // wake every watcher).
@@ -884,13 +905,10 @@ func (a *Agent) report(ctx context.Context, wb *waveBuf, p *portState, hp api.Ho
 		a.portDone(p, cause)
 		return
 	}
-	cond := "True"
 	if status == api.StatusError {
-		cond = "False"
 		a.log.Warn("port not served", "port", hp.PortID, "reason", reason, "message", msg)
 	}
-	r := api.PortReport{PortID: hp.PortID, PortStatus: api.PortStatus{Status: status, Profile: profile,
-		Conditions: []api.Condition{{Type: CondVFProgrammed, Status: cond, Reason: reason, Message: msg}}}}
+	r := api.PortReport{PortID: hp.PortID, PortStatus: portStatus(status, reason, msg, profile)}
 	a.enqueue(wb, func(o *outbox) {
 		o.reports = append(o.reports, outItem[api.PortReport]{ctx: ctx, v: r, done: func(item api.BatchItem, err error, _ *[]func(*waveBuf)) {
 			switch {
