@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -336,7 +337,9 @@ func (s *Service) view(attempt int) *store.Store {
 // netSubnets reads the subnets of a network and the revision of that read. A writer that relies
 // on the list being complete adds PrefixUnchangedSince("idx/net-subnets/<net>/", rev), so a
 // stale (serializable) read that missed a new subnet fails its compare instead of silently
-// allocating no address.
+// allocating no address. An indexed subnet that cannot be read is store.ErrConflict (the caller
+// reads again): the index and the subnet are written together, so the two reads disagreed, e.g.
+// serializable reads answered by two members of a cluster, one of them behind.
 func (s *Service) netSubnets(ctx context.Context, st *store.Store, netID string) ([]store.Object[api.Subnet], int64, error) {
 	ids, rev, err := st.Keys(ctx, "idx/net-subnets/"+netID+"/")
 	if err != nil {
@@ -346,7 +349,7 @@ func (s *Service) netSubnets(ctx context.Context, st *store.Store, netID string)
 	for _, id := range ids {
 		o, err := store.Get[api.Subnet](ctx, st, subnetKey(id))
 		if errors.Is(err, store.ErrNotFound) {
-			continue
+			return nil, 0, fmt.Errorf("subnet %s of network %s is indexed but not found: %w", id, netID, store.ErrConflict)
 		}
 		if err != nil {
 			return nil, 0, err
