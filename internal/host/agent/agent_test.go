@@ -99,6 +99,14 @@ func (r *rig) agent(t testing.TB) *agent.Agent {
 	return a
 }
 
+// start runs a until the returned stop is called (stop waits for Run to return).
+func start(a *agent.Agent) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
 // converge runs reconcile passes until one changes nothing visible (bounded).
 func (r *rig) converge(t testing.TB, a *agent.Agent) api.HostWork {
 	t.Helper()

@@ -31,10 +31,7 @@ func TestServerCreateGoesActive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(start(a))
 
 	root := strings.TrimSuffix(r.c.BaseURL(), "/v2.0")
 	dir := t.TempDir()

@@ -51,10 +51,7 @@ func TestRunningAgentFollowsChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer start(a)()
 
 	first := r.bind(t, 4)
 	r.waitPorts(t, first, api.StatusActive)
@@ -124,10 +121,7 @@ func TestRestartedRunningAgentTakesOver(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Run(ctx) }()
-		return func() { cancel(); <-done }
+		return start(a)
 	}
 	stop := run()
 	ids := r.bind(t, 24)

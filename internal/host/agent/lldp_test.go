@@ -36,10 +36,7 @@ func TestAgentReportsPFLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer start(a)()
 	wait := func(want string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)

@@ -151,10 +151,7 @@ func TestServeAnswerLost(t *testing.T) {
 	pristine, _ := r.nic.VFs("ens1f1")
 	ids := r.bind(t, 5)
 	a := r.agent(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer start(a)()
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
