@@ -135,8 +135,10 @@ stand-in for netlink: no kernel, no hardware). Create N direct ports on a VLAN 1
 (not timed), then bind them all to the host with C workers and watch the store: a port's latency
 runs from its bind request being sent to the first time the store shows it ACTIVE (or ERROR);
 its "bound" latency runs from the binding itself (the write of binding:host_id, seen on the same
-watch) to the same moment, leaving out the time the bind request waited in the API.
-Stops when every bound port is ACTIVE or ERROR, or after --timeout.
+watch) to the same moment, leaving out the time the bind request waited in the API. The API is
+the server's own, so while the agent is writing it holds the binds to a few at a time (the host
+agents' writes come first): the burst is taken more slowly than it could be, and each port
+settles sooner. Stops when every bound port is ACTIVE or ERROR, or after --timeout.
 
 The last line on stdout is always:
   bindings=<n> active=<n> error=<n> p50_ms=<f> p99_ms=<f> max_ms=<f> bound_p50_ms=<f> bound_p99_ms=<f> total_s=<f>

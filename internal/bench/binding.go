@@ -363,6 +363,11 @@ loop:
 	}
 	timedOut := phaseCtx.Err() != nil && ctx.Err() == nil
 	stopWatch()
+	if watchErr == nil && phaseCtx.Err() == nil {
+		// every port settled: the answers of the last binds are on their way (a port can show
+		// ACTIVE before its bind's answer arrives), so let them count
+		<-bindsOut
+	}
 	cancelPhase()
 	<-bindsOut
 

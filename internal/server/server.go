@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -196,7 +197,8 @@ func Handler(st *store.Store, authn auth.Authenticator, ncfg neutron.Config, log
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "HTTPNotFound", fmt.Sprintf("The resource %s %s could not be found.", r.Method, r.URL.Path))
 	})
-	return m.wrap(recoverer(log, authenticate(authn, recordRoute(mux))))
+	adm := newAdmission(max(2, runtime.GOMAXPROCS(0)), agentWindow, reg)
+	return m.wrap(recoverer(log, authenticate(authn, adm.wrap(recordRoute(mux)))))
 }
 
 func neutronVersions(path string) http.HandlerFunc {
