@@ -1,5 +1,6 @@
 // Package server wires the store, the OpenStack faces and the HTTP plumbing (auth, body limits,
-// metrics, health, panics) into `vflink server`.
+// metrics, health, panics, and the admission that lets host agents' writes go first) into
+// `vflink server`.
 package server
 
 import (
