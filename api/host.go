@@ -2,7 +2,11 @@ package api
 
 // Host is a compute host as its agent registers it (liveness by an etcd lease).
 type Host struct {
-	Name      string `json:"name"`
+	Name string `json:"name"`
+	// AgentID names the agent that registers the host (kept in its state directory, so it
+	// survives restarts). While the host's registration lives, another agent_id is refused: a
+	// host has one agent. Empty: not checked.
+	AgentID   string `json:"agent_id,omitempty"`
 	PFs       []PF   `json:"pfs"`
 	UpdatedAt string `json:"updated_at"`
 }

@@ -10,7 +10,8 @@
 //
 // Keys below the store prefix:
 //
-//	hosts/<name>              api.Host (leased: gone when the agent stops heartbeating)
+//	hosts/<name>              api.Host (leased: gone when the agent stops heartbeating; while it
+//	                          lives, a registration with another agent_id is refused)
 //	vfs/<host>/<pci address>  api.VFAllocation
 //	vf-ports/<port>           "<host>/<pci address>": a port holds at most one VF
 package hosts
@@ -66,6 +67,7 @@ func portVFKey(port string) string     { return "vf-ports/" + port }
 var (
 	hostName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 	pciAddr  = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
+	agentID  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 )
 
 // Register mounts the agent API under prefix (e.g. "/v1"). Agents authenticate as a service
@@ -142,14 +144,38 @@ func (s *Service) putHost(w http.ResponseWriter, r *http.Request) error {
 			return vflinkapi.Errorf(http.StatusBadRequest, "host.pfs[%d] (%q): want a name, a physical_network and 0 <= num_vfs <= total_vfs", i, pf.Name)
 		}
 	}
-	h.UpdatedAt = time.Now().UTC().Format(time.RFC3339)
-	lease, err := s.lease(r.Context(), name)
-	if err != nil {
-		return err
+	if h.AgentID != "" && !agentID.MatchString(h.AgentID) {
+		return vflinkapi.Errorf(http.StatusBadRequest, "host.agent_id %q is not an agent ID (1-64 letters, digits, '-', '_' or '.')", h.AgentID)
 	}
-	t := s.st.Txn()
-	t.PutLeased(hostKey(name), h, lease)
-	if _, err := t.Commit(r.Context()); err != nil {
+	h.UpdatedAt = time.Now().UTC().Format(time.RFC3339)
+	ctx := r.Context()
+	err := store.Retry(ctx, txnAttempts, func(int) error {
+		var modRev int64
+		cur, err := store.Get[api.Host](ctx, s.st, hostKey(name))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			modRev = cur.ModRevision
+			if c := cur.Value.AgentID; c != "" && h.AgentID != "" && c != h.AgentID {
+				return vflinkapi.Errorf(http.StatusConflict, "host %s is registered by another agent (agent_id %s, last heartbeat %s, this one is %s): a host has one agent; stop the other one, or wait until its registration expires, %d s after its last heartbeat",
+					name, c, cur.Value.UpdatedAt, h.AgentID, int(TTL/time.Second))
+			}
+		}
+		// only now is the lease renewed: a refused agent must not keep the other one's
+		// registration alive
+		lease, err := s.lease(ctx, name)
+		if err != nil {
+			return err
+		}
+		t := s.st.Txn()
+		t.Unchanged(hostKey(name), modRev) // 0: still absent
+		t.PutLeased(hostKey(name), h, lease)
+		_, err = t.Commit(ctx)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	vflinkapi.WriteJSON(w, http.StatusOK, map[string]any{"host": h, "ttl_seconds": int(TTL / time.Second)})

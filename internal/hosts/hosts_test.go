@@ -2,9 +2,11 @@ package hosts_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/vflink/vflink/api"
@@ -58,5 +60,64 @@ func TestClaimsAreExclusiveBothWays(t *testing.T) {
 	hs, err := c.Hosts(ctx)
 	if err != nil || len(hs) != 1 || hs[0].Name != "h1" {
 		t.Fatalf("hosts: %v %v", hs, err)
+	}
+}
+
+func TestOneAgentPerHost(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(server.Handler(st, auth.NoAuth{DefaultProject: "p"}, neutron.Config{Logger: log}, log))
+	defer func() { srv.Close(); st.Close() }()
+	c, _ := client.New(srv.URL)
+	reg := func(agentID string) error { return c.RegisterHost(ctx, api.Host{Name: "h1", AgentID: agentID}) }
+	holder := func() string {
+		t.Helper()
+		hs, err := c.Hosts(ctx)
+		if err != nil || len(hs) != 1 {
+			t.Fatalf("hosts: %v %v", hs, err)
+		}
+		return hs[0].AgentID
+	}
+	if err := reg("cn1-0a1b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg("cn1-0a1b"); err != nil {
+		t.Fatalf("the same agent again (a heartbeat): %v", err)
+	}
+	err = reg("cn2-ffee")
+	if !client.IsConflict(err) || !strings.Contains(err.Error(), "cn1-0a1b") || !strings.Contains(err.Error(), "cn2-ffee") ||
+		!strings.Contains(err.Error(), "one agent") {
+		t.Fatalf("a second agent for h1: %v, want 409 naming both agents", err)
+	}
+	if got := holder(); got != "cn1-0a1b" {
+		t.Fatalf("h1 is registered by %q after the refusal, want cn1-0a1b", got)
+	}
+	// a registration that names no agent is not checked (nor does it take the host over)
+	if err := reg(""); err != nil {
+		t.Fatalf("a registration without agent_id: %v", err)
+	}
+	if err := reg("cn1-0a1b"); err != nil {
+		t.Fatalf("the agent after a registration without agent_id: %v", err)
+	}
+	var ce *client.Error
+	if err := reg("two words"); !errors.As(err, &ce) || ce.StatusCode != 400 || !strings.Contains(err.Error(), `"two words"`) {
+		t.Fatalf("a malformed agent_id: %v, want 400 naming it", err)
+	}
+	// once the first agent's registration is gone (its lease expired), another agent may have
+	// the host
+	lapse := st.Txn()
+	lapse.Remove("hosts/h1")
+	if _, err := lapse.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg("cn2-ffee"); err != nil {
+		t.Fatalf("a second agent once the first one's registration expired: %v", err)
+	}
+	if got := holder(); got != "cn2-ffee" {
+		t.Fatalf("h1 is registered by %q, want cn2-ffee", got)
 	}
 }

@@ -11,6 +11,8 @@
 // crash in between still restores it. Ports are worked on as soon
 // as they arrive, while the next changes are fetched; claims, releases and reports travel in
 // batches (one round trip for many ports). It never talks to etcd; it only uses the API client.
+// A host has one agent (identity.go): a lock on the state directory and an agent ID the server
+// checks at each registration.
 package agent
 
 import (
@@ -60,6 +62,7 @@ type Config struct {
 type Agent struct {
 	cfg Config
 	log *slog.Logger
+	id  string // the agent ID the host is registered with (identity.go)
 
 	mu          sync.Mutex
 	inv         sriov.Inventory
@@ -120,6 +123,9 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a.id, err = loadAgentID(cfg.StateDir); err != nil {
+		return nil, err
+	}
 	a.journal, a.leftover, a.recovering = j, left, map[string]bool{}
 	if len(left) > 0 {
 		a.log.Warn("VFs programmed before a restart but never claimed: restored once the state is read", "vfs", len(left))
@@ -165,7 +171,7 @@ func (a *Agent) inventory() sriov.Inventory {
 
 // HostRecord is the host as registered with the controller.
 func (a *Agent) HostRecord() api.Host {
-	h := api.Host{Name: a.cfg.Host}
+	h := api.Host{Name: a.cfg.Host, AgentID: a.id}
 	inv := a.inventory()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -176,17 +182,25 @@ func (a *Agent) HostRecord() api.Host {
 	return h
 }
 
-// Run registers the host and reconciles until ctx ends.
+// Run registers the host and reconciles until ctx ends, or until another agent has taken the
+// host over (an error).
 func (a *Agent) Run(ctx context.Context) error {
+	unlock, err := lockStateDir(a.cfg.StateDir, a.cfg.Host)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := a.cfg.Client.RegisterHost(ctx, a.HostRecord()); err != nil {
 		return fmt.Errorf("register host %s: %w", a.cfg.Host, err)
 	}
-	a.log.Info("host registered", "pfs", len(a.inventory().PFs))
+	a.log.Info("host registered", "pfs", len(a.inventory().PFs), "agent_id", a.id)
+	ctx, displace := context.WithCancelCause(ctx)
+	defer displace(nil)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.heartbeat(ctx)
+		a.heartbeat(ctx, displace)
 	}()
 	if a.cfg.LLDP != nil {
 		var pfs []string
@@ -210,11 +224,17 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		a.dispatchLoop(ctx)
 	}()
-	err := a.pollLoop(ctx)
+	err = a.pollLoop(ctx)
 	wg.Wait()
 	a.waitIdle()
+	if cause := context.Cause(ctx); errors.Is(cause, errDisplaced) {
+		return cause
+	}
 	return err
 }
+
+// errDisplaced: another agent registered the host; this one stopped serving it.
+var errDisplaced = errors.New("another agent registered the host")
 
 // SetLink records a PF's LLDP neighbor (nil: gone) and re-registers the host at once.
 func (a *Agent) SetLink(pf string, n *lldp.Neighbor) {
@@ -235,7 +255,10 @@ func (a *Agent) SetLink(pf string, n *lldp.Neighbor) {
 	}
 }
 
-func (a *Agent) heartbeat(ctx context.Context) {
+// heartbeat re-registers the host (rescanning sysfs first) every Heartbeat and whenever a PF's
+// link changed. A refusal (409: the registration expired and another agent registered the host)
+// ends the agent through displace: the other agent now owns the host's VFs.
+func (a *Agent) heartbeat(ctx context.Context, displace context.CancelCauseFunc) {
 	t := time.NewTicker(a.cfg.Heartbeat)
 	defer t.Stop()
 	for {
@@ -248,7 +271,14 @@ func (a *Agent) heartbeat(ctx context.Context) {
 		if err := a.scan(); err != nil {
 			a.log.Error("rescan", "err", err)
 		}
-		if err := a.cfg.Client.RegisterHost(ctx, a.HostRecord()); err != nil && ctx.Err() == nil {
+		err := a.cfg.Client.RegisterHost(ctx, a.HostRecord())
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case client.IsConflict(err):
+			a.log.Error("another agent registered this host: stopping (its VFs stay as they are, the other agent serves them)", "err", err)
+			displace(fmt.Errorf("host %s: %w: %v", a.cfg.Host, errDisplaced, err))
+			return
+		default:
 			a.log.Warn("heartbeat", "err", err)
 		}
 	}

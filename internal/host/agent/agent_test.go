@@ -30,7 +30,8 @@ type rig struct {
 	nic   *sriov.Fake
 	specs []sriov.DeviceSpec
 	net   string
-	state string // the agent's state directory (its VF journal), shared by its restarts
+	state string       // the agent's state directory (its VF journal), shared by its restarts
+	st    *store.Store // the server's store, to break things behind the API
 }
 
 func newRig(t testing.TB, vfs int) *rig {
@@ -84,7 +85,7 @@ func newRigWrapped(t testing.TB, pfs []sriov.FakePF, wrap func(http.Handler) htt
 	if _, err := c.CreateSubnet(ctx, map[string]any{"network_id": n.ID, "cidr": "10.9.0.0/16", "ip_version": 4}); err != nil {
 		t.Fatal(err)
 	}
-	return &rig{c: c, fs: sriov.NewFS(root), nic: sriov.NewFake(nics), specs: specs, net: n.ID, state: t.TempDir()}
+	return &rig{c: c, fs: sriov.NewFS(root), nic: sriov.NewFake(nics), specs: specs, net: n.ID, state: t.TempDir(), st: st}
 }
 
 func (r *rig) agent(t testing.TB) *agent.Agent {
