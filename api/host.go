@@ -5,7 +5,7 @@ type Host struct {
 	Name string `json:"name"`
 	// AgentID names the agent that registers the host (kept in its state directory, so it
 	// survives restarts). While the host's registration lives, another agent_id is refused: a
-	// host has one agent. Empty: not checked.
+	// host has one agent. Empty: not checked (the registered agent, if any, is kept).
 	AgentID   string `json:"agent_id,omitempty"`
 	PFs       []PF   `json:"pfs"`
 	UpdatedAt string `json:"updated_at"`

@@ -158,7 +158,10 @@ func (s *Service) putHost(w http.ResponseWriter, r *http.Request) error {
 			return err
 		default:
 			modRev = cur.ModRevision
-			if c := cur.Value.AgentID; c != "" && h.AgentID != "" && c != h.AgentID {
+			if h.AgentID == "" {
+				h.AgentID = cur.Value.AgentID // a registration naming no agent keeps the one there
+			}
+			if c := cur.Value.AgentID; c != "" && c != h.AgentID {
 				return vflinkapi.Errorf(http.StatusConflict, "host %s is registered by another agent (agent_id %s, last heartbeat %s, this one is %s): a host has one agent; stop the other one, or wait until its registration expires, %d s after its last heartbeat",
 					name, c, cur.Value.UpdatedAt, h.AgentID, int(TTL/time.Second))
 			}

@@ -96,12 +96,15 @@ func TestOneAgentPerHost(t *testing.T) {
 	if got := holder(); got != "cn1-0a1b" {
 		t.Fatalf("h1 is registered by %q after the refusal, want cn1-0a1b", got)
 	}
-	// a registration that names no agent is not checked (nor does it take the host over)
+	// a registration that names no agent is not checked, and keeps the agent that is there
 	if err := reg(""); err != nil {
 		t.Fatalf("a registration without agent_id: %v", err)
 	}
-	if err := reg("cn1-0a1b"); err != nil {
-		t.Fatalf("the agent after a registration without agent_id: %v", err)
+	if got := holder(); got != "cn1-0a1b" {
+		t.Fatalf("h1 is registered by %q after a registration without agent_id, want cn1-0a1b still", got)
+	}
+	if err := reg("cn2-ffee"); !client.IsConflict(err) {
+		t.Fatalf("a second agent after a registration without agent_id: %v, want 409", err)
 	}
 	var ce *client.Error
 	if err := reg("two words"); !errors.As(err, &ce) || ce.StatusCode != 400 || !strings.Contains(err.Error(), `"two words"`) {
