@@ -3,9 +3,6 @@ package hosts_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,9 +10,6 @@ import (
 
 	"github.com/vflink/vflink/api"
 	"github.com/vflink/vflink/client"
-	"github.com/vflink/vflink/internal/auth"
-	"github.com/vflink/vflink/internal/openstack/neutron"
-	"github.com/vflink/vflink/internal/server"
 	"github.com/vflink/vflink/internal/store"
 )
 
@@ -28,14 +22,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(server.Handler(st, auth.NoAuth{DefaultProject: "p"}, neutron.Config{Logger: log}, log))
-	t.Cleanup(func() { srv.Close(); st.Close() })
-	c, _ := client.New(srv.URL)
+	st, c := newAPI(t)
 	for _, h := range []string{"h1", "h2"} {
 		if err := c.RegisterHost(ctx, api.Host{Name: h, PFs: []api.PF{{Name: "ens1f1", PhysicalNetwork: "sriov", TotalVFs: 8, NumVFs: 8}}}); err != nil {
 			t.Fatal(err)

@@ -17,16 +17,23 @@ import (
 	"github.com/vflink/vflink/internal/store"
 )
 
-func TestClaimsAreExclusiveBothWays(t *testing.T) {
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{DataDir: t.TempDir()})
+// newAPI is the whole API (no auth) on an embedded store, both closed when the test ends.
+func newAPI(t *testing.T) (*store.Store, *client.Client) {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv := httptest.NewServer(server.Handler(st, auth.NoAuth{DefaultProject: "p"}, neutron.Config{Logger: log}, log))
-	defer func() { srv.Close(); st.Close() }()
+	t.Cleanup(func() { srv.Close(); st.Close() })
 	c, _ := client.New(srv.URL)
+	return st, c
+}
+
+func TestClaimsAreExclusiveBothWays(t *testing.T) {
+	ctx := context.Background()
+	_, c := newAPI(t)
 	if err := c.RegisterHost(ctx, api.Host{Name: "h1", PFs: []api.PF{{Name: "ens1f1", PhysicalNetwork: "sriov", TotalVFs: 4, NumVFs: 4}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -65,14 +72,7 @@ func TestClaimsAreExclusiveBothWays(t *testing.T) {
 
 func TestOneAgentPerHost(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, store.Options{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(server.Handler(st, auth.NoAuth{DefaultProject: "p"}, neutron.Config{Logger: log}, log))
-	defer func() { srv.Close(); st.Close() }()
-	c, _ := client.New(srv.URL)
+	st, c := newAPI(t)
 	reg := func(agentID string) error { return c.RegisterHost(ctx, api.Host{Name: "h1", AgentID: agentID}) }
 	holder := func() string {
 		t.Helper()
@@ -88,7 +88,7 @@ func TestOneAgentPerHost(t *testing.T) {
 	if err := reg("cn1-0a1b"); err != nil {
 		t.Fatalf("the same agent again (a heartbeat): %v", err)
 	}
-	err = reg("cn2-ffee")
+	err := reg("cn2-ffee")
 	if !client.IsConflict(err) || !strings.Contains(err.Error(), "cn1-0a1b") || !strings.Contains(err.Error(), "cn2-ffee") ||
 		!strings.Contains(err.Error(), "one agent") {
 		t.Fatalf("a second agent for h1: %v, want 409 naming both agents", err)
