@@ -1,5 +1,15 @@
 package api
 
+import "regexp"
+
+// AgentIDRule says what an agent ID may be (Host.AgentID).
+const AgentIDRule = "1-64 letters, digits, '-', '_' or '.'"
+
+var agentIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// ValidAgentID reports whether s follows AgentIDRule.
+func ValidAgentID(s string) bool { return agentIDPattern.MatchString(s) }
+
 // Host is a compute host as its agent registers it (liveness by an etcd lease).
 type Host struct {
 	Name string `json:"name"`

@@ -67,7 +67,6 @@ func portVFKey(port string) string     { return "vf-ports/" + port }
 var (
 	hostName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 	pciAddr  = regexp.MustCompile(`^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$`)
-	agentID  = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 )
 
 // Register mounts the agent API under prefix (e.g. "/v1"). Agents authenticate as a service
@@ -144,8 +143,8 @@ func (s *Service) putHost(w http.ResponseWriter, r *http.Request) error {
 			return vflinkapi.Errorf(http.StatusBadRequest, "host.pfs[%d] (%q): want a name, a physical_network and 0 <= num_vfs <= total_vfs", i, pf.Name)
 		}
 	}
-	if h.AgentID != "" && !agentID.MatchString(h.AgentID) {
-		return vflinkapi.Errorf(http.StatusBadRequest, "host.agent_id %q is not an agent ID (1-64 letters, digits, '-', '_' or '.')", h.AgentID)
+	if h.AgentID != "" && !api.ValidAgentID(h.AgentID) {
+		return vflinkapi.Errorf(http.StatusBadRequest, "host.agent_id %q is not an agent ID (%s)", h.AgentID, api.AgentIDRule)
 	}
 	h.UpdatedAt = time.Now().UTC().Format(time.RFC3339)
 	ctx := r.Context()

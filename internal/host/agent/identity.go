@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/vflink/vflink/api"
 )
 
 // One agent per host, enforced twice:
@@ -22,9 +23,6 @@ import (
 //     refuses another ID while the host's registration lives. An agent whose heartbeat is refused
 //     (its registration expired and another agent registered the host) stops serving at once.
 
-// agentIDPattern is what an agent ID may be (as the server checks it).
-var agentIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
 // loadAgentID reads the agent ID from dir, making one on the first start.
 func loadAgentID(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -34,8 +32,8 @@ func loadAgentID(dir string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		id := strings.TrimSpace(string(b))
-		if !agentIDPattern.MatchString(id) {
-			return "", fmt.Errorf("%s holds %q, not an agent ID (1-64 letters, digits, '-', '_' or '.'); remove the file to make a new one", path, id)
+		if !api.ValidAgentID(id) {
+			return "", fmt.Errorf("%s holds %q, not an agent ID (%s); remove the file to make a new one", path, id, api.AgentIDRule)
 		}
 		return id, nil
 	}
@@ -48,7 +46,7 @@ func loadAgentID(dir string) (string, error) {
 	}
 	host, _ := os.Hostname()
 	id := hex.EncodeToString(r)
-	if host != "" && agentIDPattern.MatchString(host+"-"+id) {
+	if host != "" && api.ValidAgentID(host+"-"+id) {
 		id = host + "-" + id // names the machine in the server's refusal
 	}
 	// written whole or not at all: a crash between the two leaves no half ID
