@@ -67,6 +67,8 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h("PATCH /v2/images/{id}", s.authed(s.patchImage))
 	h("DELETE /v2/images/{id}", s.authed(s.deleteImage))
 	h("PUT /v2/images/{id}/file", s.authed(s.uploadImage))
+	h("GET /v2/schemas/image", s.showImageSchema)
+	h("GET /v2/schemas/images", s.showImagesSchema)
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, c *auth.Context) error
