@@ -50,6 +50,8 @@ type Config struct {
 	Auth          string // "keystone" or "none"
 	VLANRanges    string
 	BaseMAC       string
+	// DefaultQuotas are the per-project limits without a project's own (neutron.ParseQuotas).
+	DefaultQuotas string
 	// PublicURL is how clients reach this server (Keystone catalog); default http://<listen>.
 	PublicURL string
 	// BootstrapPasswordFile holds the admin password used when the admin user is first created;
@@ -75,6 +77,10 @@ func Run(ctx context.Context, cfg Config) error {
 	base, err := neutron.ParseBaseMAC(cfg.BaseMAC)
 	if err != nil {
 		return err
+	}
+	quotas, err := neutron.ParseQuotas(cfg.DefaultQuotas)
+	if err != nil {
+		return fmt.Errorf("--default-quotas: %w", err)
 	}
 	if cfg.Auth == "none" && !isLoopback(cfg.Listen) {
 		return fmt.Errorf("--auth none serves everyone as admin, so it listens on loopback only; --listen %s is not a loopback address (use 127.0.0.1:PORT)", cfg.Listen)
@@ -112,7 +118,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	ncfg := neutron.Config{VLANRanges: ranges, BaseMAC: base, Logger: log}
+	ncfg := neutron.Config{VLANRanges: ranges, BaseMAC: base, DefaultQuotas: quotas, Logger: log}
 	h := Handler(st, authn, ncfg, log)
 	// the binder and the device manager run until the HTTP server has stopped, and stop before
 	// the store closes

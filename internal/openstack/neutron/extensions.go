@@ -25,6 +25,8 @@ var extensions = []api.Extension{
 	ext("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
 	ext("trunk", "Trunk Extension", "Provides support for trunk ports"),
 	ext("trunk-details", "Trunk port details", "Expose trunk port details"),
+	ext("quotas", "Quota management support", "Expose functions for quotas management per project"),
+	ext("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project"),
 }
 
 func (s *Service) listExtensions(w http.ResponseWriter, r *http.Request) error {

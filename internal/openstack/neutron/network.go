@@ -357,6 +357,9 @@ func (s *Service) createNetwork(w http.ResponseWriter, r *http.Request) error {
 		}
 		p.apply(&n)
 		t := s.st.Txn()
+		if err := s.checkQuota(r.Context(), s.st, t, proj, "network"); err != nil {
+			return err
+		}
 		t.Update("counters/vnid", n.VNID, ctr.ModRevision)
 		t.Create("vnid/"+strconv.Itoa(n.VNID), n.ID)
 		t.Create(netKey(n.ID), n)

@@ -549,6 +549,12 @@ func (s *Service) CreatePort(ctx context.Context, c *auth.Context, body []byte) 
 		p.MACAddress = mac
 		p.FixedIPs = make([]api.FixedIP, len(plan))
 		t := s.st.Txn()
+		counted := p.DeviceOwner != api.DeviceOwnerDevicePort // the binder's own ports are not the project's to count
+		if counted {
+			if err := s.checkQuota(ctx, st, t, proj, "port"); err != nil {
+				return err
+			}
+		}
 		t.Unchanged(netKey(req.networkID), no.ModRevision)
 		t.PrefixUnchangedSince("idx/net-subnets/"+req.networkID+"/", subsRev)
 		for i, pl := range plan {
@@ -559,6 +565,9 @@ func (s *Service) CreatePort(ctx context.Context, c *auth.Context, body []byte) 
 		bind(&p, &no.Value)
 		t.Create(portKey(p.ID), p)
 		t.Create("idx/net-ports/"+req.networkID+"/"+p.ID, "")
+		if counted {
+			t.Create(projectPortKey(proj, p.ID), "")
+		}
 		t.Create(macKey(req.networkID, mac), p.ID)
 		if p.HostID != "" {
 			t.Create("idx/net-bound/"+req.networkID+"/"+p.ID, p.HostID)
@@ -841,6 +850,7 @@ func (s *Service) DeletePort(ctx context.Context, c *auth.Context, id string) er
 		t.Delete(portKey(id), o.ModRevision)
 		t.PrefixEmpty(trunkPortKey(id)) // a trunk taking the port meanwhile: retry, and refuse above
 		t.Remove("idx/net-ports/" + p.NetworkID + "/" + id)
+		t.Remove(projectPortKey(p.ProjectID, id))
 		t.Remove("idx/net-bound/" + p.NetworkID + "/" + id)
 		t.Remove(macKey(p.NetworkID, p.MACAddress))
 		for _, f := range p.FixedIPs {

@@ -117,6 +117,9 @@ func (b BaseMAC) generate() string {
 type Config struct {
 	VLANRanges VLANRanges
 	BaseMAC    BaseMAC
+	// DefaultQuotas are the limits of a project without its own (ParseQuotas; a missing
+	// resource is unlimited).
+	DefaultQuotas Quotas
 	// DefaultMTU of new networks (default 1500).
 	DefaultMTU int
 	Logger     *slog.Logger
@@ -223,6 +226,7 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h("DELETE /ports/{id}", s.deletePort)
 
 	s.registerTrunks(h)
+	s.registerQuotas(h)
 }
 
 // ifMatch parses "If-Match: revision_number=N" (several comma-separated constraints allowed).

@@ -187,6 +187,9 @@ func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		t := s.st.Txn()
+		if err := s.checkQuota(r.Context(), s.st, t, proj, "subnet"); err != nil {
+			return err
+		}
 		t.Unchanged(netKey(netID), no.ModRevision)
 		t.PrefixUnchangedSince("idx/net-subnets/"+netID+"/", rev)
 		t.Create(subnetKey(sn.ID), sn)
