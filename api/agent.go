@@ -32,6 +32,10 @@ type HostPort struct {
 	PhysicalNetwork string `json:"physical_network"`
 	VLAN            int    `json:"vlan"`
 	Status          string `json:"status"`
+	// PCISlot is the VF the compute service chose for the port (Nova's binding:profile
+	// pci_slot): the agent serves the port on exactly that VF or not at all. Empty: the agent
+	// picks a free VF of the physical network.
+	PCISlot string `json:"pci_slot,omitempty"`
 	// Revision is the store revision of the port as described (its last write).
 	Revision int64 `json:"revision,omitempty"`
 }
@@ -91,7 +95,10 @@ func (c HostWorkChanges) Empty() bool {
 
 // PortStatus is what an agent reports about a port it serves.
 type PortStatus struct {
-	Status     string         `json:"status"`
+	Status string `json:"status"`
+	// BindingFailed: the host cannot bind the port as asked (the VF the compute service chose
+	// is not the host's, or is another port's): binding:vif_type becomes binding_failed.
+	BindingFailed bool `json:"binding_failed,omitempty"`
 	Profile    map[string]any `json:"binding:profile,omitempty"`
 	Conditions []Condition    `json:"conditions,omitempty"`
 }

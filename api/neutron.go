@@ -122,7 +122,14 @@ type Port struct {
 	Conditions          []Condition       `json:"vflink:conditions"`
 	// TrunkDetails is set on a trunk's parent port (Neutron's trunk-details extension).
 	TrunkDetails *TrunkDetails `json:"trunk_details,omitempty"`
+	// PCIRequest is the VF the compute service chose: binding:profile's pci_slot as the binding
+	// request set it (Nova's PCI tracker picked it), "" when vflink's agent chooses. Stored,
+	// never shown (the agent's own choice is reported in binding:profile too).
+	PCIRequest string `json:"vflink:pci_request,omitempty"`
 }
+
+// ConditionVFProgrammed is the port condition the host agent owns: its VF is programmed.
+const ConditionVFProgrammed = "VFProgrammed"
 
 // TrunkDetails is what a trunk's parent port shows of its trunk.
 type TrunkDetails struct {

@@ -34,7 +34,7 @@ import (
 )
 
 // Condition type the agent owns on ports.
-const CondVFProgrammed = "VFProgrammed"
+const CondVFProgrammed = api.ConditionVFProgrammed
 
 // Config wires an agent.
 type Config struct {

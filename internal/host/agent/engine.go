@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -431,6 +432,12 @@ func (a *Agent) plan(ctx context.Context, full bool) int {
 		if a.allocs[pci].releasing {
 			continue // a new VF once this one is back (its release marks the port)
 		}
+		if p.PCISlot != "" && p.PCISlot != pci {
+			// the compute service chose another VF (a new binding): this one goes back first
+			a.startRelease(ctx, a.allocs[pci])
+			started++
+			continue
+		}
 		if other, ok := a.claiming[pci]; ok && other != p.PortID {
 			continue // served ahead for another port that did not know: programmed once it is put back
 		}
@@ -482,6 +489,10 @@ func (a *Agent) plan(ctx context.Context, full bool) int {
 	}
 	for _, p := range needVF {
 		pl := a.pool(p.PhysicalNetwork)
+		if p.PCISlot != "" {
+			started += a.claimChosen(ctx, p, pl, onServer[p.DeviceID])
+			continue
+		}
 		if len(pl.free) == 0 {
 			a.waitingVF[p.PortID] = true
 			if p.Status != api.StatusError {
@@ -515,6 +526,83 @@ func (a *Agent) plan(ctx context.Context, full bool) int {
 		started++
 	}
 	return started
+}
+
+// claimChosen claims the VF the compute service chose for p (its pci_slot), or says why the
+// host cannot bind the port as asked: the VF is not the host's, not on the port's physical
+// network, or another port's. A VF being put back is waited for. It returns how many pipelines
+// it started; a.mu held.
+func (a *Agent) claimChosen(ctx context.Context, p *portState, pl *pool, waitVM bool) int {
+	pci := p.PCISlot
+	fail := func(reason, msg string) int {
+		a.waitingVF[p.PortID] = true // looked at again when VFs change
+		if p.Status == api.StatusError {
+			return 0
+		}
+		a.startBindingFailed(ctx, p, reason, msg)
+		return 1
+	}
+	s, known := a.slots[pci]
+	if !known {
+		return fail("PCISlotUnknown", fmt.Sprintf("binding:profile pci_slot %s is not a VF of host %s (device spec: %s)", pci, a.cfg.Host, a.inventoryHint()))
+	}
+	if s.physnet != p.PhysicalNetwork {
+		return fail("PCISlotWrongNetwork", fmt.Sprintf("binding:profile pci_slot %s of host %s is on physical network %q; the port's network is on %q", pci, a.cfg.Host, s.physnet, p.PhysicalNetwork))
+	}
+	if al := a.allocs[pci]; al != nil && al.PortID != p.PortID {
+		if al.releasing {
+			a.waitingVF[p.PortID] = true
+			return 0
+		}
+		return fail("PCISlotInUse", fmt.Sprintf("binding:profile pci_slot %s of host %s is the VF of port %s", pci, a.cfg.Host, al.PortID))
+	}
+	if other, ok := a.claiming[pci]; ok && other != p.PortID {
+		a.waitingVF[p.PortID] = true // a claim for another port is under way: its answer decides
+		return 0
+	}
+	if _, dirty := a.leftover[pci]; dirty {
+		a.waitingVF[p.PortID] = true // restored first
+		return 0
+	}
+	for i, f := range pl.free {
+		if f.vf.PCIAddress == pci {
+			pl.free = append(pl.free[:i:i], pl.free[i+1:]...)
+			pl.used++
+			break
+		}
+	}
+	a.startClaim(ctx, p, s, waitVM)
+	return 1
+}
+
+// inventoryHint names the PFs of the host and their VF addresses, for an error message.
+func (a *Agent) inventoryHint() string {
+	per := map[string][]string{}
+	var pfs []string
+	for _, pci := range a.order {
+		s := a.slots[pci]
+		if _, ok := per[s.pf.Name]; !ok {
+			pfs = append(pfs, s.pf.Name)
+		}
+		per[s.pf.Name] = append(per[s.pf.Name], pci)
+	}
+	if len(pfs) == 0 {
+		return "no VFs"
+	}
+	parts := make([]string, len(pfs))
+	for i, pf := range pfs {
+		vfs := per[pf]
+		parts[i] = fmt.Sprintf("%s VFs %s..%s", pf, vfs[0], vfs[len(vfs)-1])
+	}
+	return strings.Join(parts, "; ")
+}
+
+// startBindingFailed reports that the host cannot bind p as asked; a.mu held.
+func (a *Agent) startBindingFailed(ctx context.Context, p *portState, reason, msg string) {
+	p.busy = true
+	a.begin()
+	hp := p.HostPort
+	a.wave = append(a.wave, func(wb *waveBuf) { a.sendReport(ctx, wb, p, hp, api.StatusError, reason, msg, nil, true, nil) })
 }
 
 // pool returns the free VFs of a physical network, counting them when they are not known; a.mu
@@ -752,7 +840,11 @@ func (a *Agent) serve(ctx context.Context, wb *waveBuf, p *portState, hp api.Hos
 		return
 	}
 	a.log.Info("vf programmed", "port", hp.PortID, "pf", pf, "vf", vf, "vlan", hp.VLAN, "mac", hp.MAC)
-	st := portStatus(api.StatusActive, "Programmed", programmedMessage(s, hp), profileOf(s))
+	prof := profileOf(s)
+	if hp.PCISlot != "" {
+		prof = nil // the compute service chose the VF and wrote the profile: nothing is rewritten
+	}
+	st := portStatus(api.StatusActive, "Programmed", programmedMessage(s, hp), prof)
 	a.enqueue(wb, func(o *outbox) {
 		o.serves = append(o.serves, outItem[api.PortServe]{ctx: ctx, v: api.PortServe{Claim: al, Report: st},
 			done: func(item api.BatchItem, err error, wave *[]func(*waveBuf)) {
@@ -898,6 +990,14 @@ func portStatus(status, reason, msg string, profile map[string]any) api.PortStat
 // reported (it delays the next try). An ERROR already reported is not sent again (it would only
 // wake every watcher).
 func (a *Agent) report(ctx context.Context, wb *waveBuf, p *portState, hp api.HostPort, status, reason, msg string, profile map[string]any, cause error) {
+	a.sendReport(ctx, wb, p, hp, status, reason, msg, profile, false, cause)
+}
+
+// sendReport is report; bindingFailed says the host cannot bind the port as asked.
+func (a *Agent) sendReport(ctx context.Context, wb *waveBuf, p *portState, hp api.HostPort, status, reason, msg string, profile map[string]any, bindingFailed bool, cause error) {
+	if hp.PCISlot != "" {
+		profile = nil // the compute service chose the VF and wrote the profile: nothing is rewritten
+	}
 	a.mu.Lock()
 	already := status == api.StatusError && p.Status == api.StatusError
 	a.mu.Unlock()
@@ -909,6 +1009,7 @@ func (a *Agent) report(ctx context.Context, wb *waveBuf, p *portState, hp api.Ho
 		a.log.Warn("port not served", "port", hp.PortID, "reason", reason, "message", msg)
 	}
 	r := api.PortReport{PortID: hp.PortID, PortStatus: portStatus(status, reason, msg, profile)}
+	r.BindingFailed = bindingFailed
 	a.enqueue(wb, func(o *outbox) {
 		o.reports = append(o.reports, outItem[api.PortReport]{ctx: ctx, v: r, done: func(item api.BatchItem, err error, _ *[]func(*waveBuf)) {
 			switch {

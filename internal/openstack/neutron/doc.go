@@ -22,6 +22,8 @@
 //	idx/net-subnets/<net>/<sub>   ""   subnets of a network
 //	idx/net-ports/<net>/<port>    ""   ports of a network (network delete needs it empty)
 //	idx/net-bound/<net>/<port>    ""   bound ports (provider changes need it empty)
+//	idx/project-ports/<p>/<port>  ""   ports of a project (quota usage; not the binder's device ports)
+//	quotas/<project>              Quotas  a project's own limits (quota.go)
 //	ipam/<subnet>/<ip>            port ID
 //	mac/<net>/<mac>               port ID
 //	vlan/<physnet>/<vlan>         network ID (flat networks use vlan "flat")

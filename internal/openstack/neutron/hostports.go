@@ -22,7 +22,8 @@ func hostPortOf(p *api.Port, n *api.Network, rev int64) (string, api.HostPort) {
 	if p.HostID == "" || !vfVNIC(p.VNICType) {
 		return "", api.HostPort{}
 	}
-	hp := api.HostPort{PortID: p.ID, MAC: p.MACAddress, VNICType: p.VNICType, DeviceID: p.DeviceID, Status: p.Status, Revision: rev}
+	hp := api.HostPort{PortID: p.ID, MAC: p.MACAddress, VNICType: p.VNICType, DeviceID: p.DeviceID, Status: p.Status,
+		PCISlot: p.PCIRequest, Revision: rev}
 	if n != nil {
 		hp.PhysicalNetwork = deref(n.PhysicalNetwork)
 		if n.SegmentationID != nil {
@@ -279,6 +280,16 @@ func ValidReportStatus(status string) error {
 // applyReport records st on p: status, additions to binding:profile and conditions (by type).
 func applyReport(p *api.Port, st api.PortStatus, now string) {
 	p.Status = st.Status
+	switch {
+	case st.BindingFailed:
+		p.VIFType = api.VIFBindingFailed
+	case p.VIFType == api.VIFBindingFailed && st.Status == api.StatusActive:
+		// served after all (the VF it asked for was freed): bound as its VNIC type binds
+		p.VIFType = api.VIFHwVeb
+		if p.VNICType == api.VNICDirectPhysical {
+			p.VIFType = api.VIFHostdevPhys
+		}
+	}
 	if len(st.Profile) > 0 {
 		prof := make(map[string]any, len(p.Profile)+len(st.Profile))
 		for k, v := range p.Profile {

@@ -185,6 +185,7 @@ func (r portRequest) applyTo(p *api.Port) {
 	}
 	if r.profileOK {
 		p.Profile = r.profile
+		p.PCIRequest, _ = r.profile["pci_slot"].(string)
 	}
 }
 
@@ -613,6 +614,7 @@ func normPort(p api.Port) api.Port {
 	if p.Conditions == nil {
 		p.Conditions = []api.Condition{}
 	}
+	p.PCIRequest = ""
 	return p
 }
 
@@ -708,7 +710,8 @@ func (s *Service) Bind(ctx context.Context, c *auth.Context, id string, b Bindin
 
 // Unbind clears the host and device of a port that still belongs to deviceID (a no-op otherwise).
 func (s *Service) Unbind(ctx context.Context, c *auth.Context, id, deviceID string) error {
-	req := portRequest{host: "", hostOK: true, deviceID: "", devIDOK: true, deviceOwner: "", devOwnerOK: true}
+	req := portRequest{host: "", hostOK: true, deviceID: "", devIDOK: true, deviceOwner: "", devOwnerOK: true,
+		profile: map[string]any{}, profileOK: true}
 	_, err := s.changePort(ctx, c, id, req, func(old *api.Port) error {
 		if old.DeviceID != deviceID {
 			return errSkip
@@ -803,6 +806,11 @@ func (s *Service) changePort(ctx context.Context, c *auth.Context, id string, re
 			}
 		}
 		bind(&p, &no.Value)
+		if p.HostID != old.HostID || p.PCIRequest != old.PCIRequest {
+			unserved(&p) // its VF is given back (or another one programmed): nothing is served yet
+		} else if old.VIFType == api.VIFBindingFailed && p.VIFType != api.VIFUnbound {
+			p.VIFType = old.VIFType // the host's agent could not bind it as asked; still so
+		}
 		p.RevisionNumber++
 		p.UpdatedAt = s.now()
 		t.Update(portKey(id), p, o.ModRevision)
@@ -928,6 +936,22 @@ func portField(p *api.Port, f string) ([]string, bool) {
 		return out, true
 	}
 	return nil, false
+}
+
+// unserved resets what a host agent said about a port whose binding moved, went away or asks
+// for another VF: the port is DOWN and its VF condition gone until an agent serves it again
+// (Nova must not see a stale ACTIVE before the new VF is programmed).
+func unserved(p *api.Port) {
+	if vfVNIC(p.VNICType) || p.Status == api.StatusActive {
+		p.Status = api.StatusDown
+	}
+	cs := p.Conditions[:0:0]
+	for _, c := range p.Conditions {
+		if c.Type != api.ConditionVFProgrammed {
+			cs = append(cs, c)
+		}
+	}
+	p.Conditions = cs
 }
 
 // vfVNIC reports whether a VNIC type is served by an SR-IOV VF on the host.
