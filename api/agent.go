@@ -98,9 +98,9 @@ type PortStatus struct {
 	Status string `json:"status"`
 	// BindingFailed: the host cannot bind the port as asked (the VF the compute service chose
 	// is not the host's, or is another port's): binding:vif_type becomes binding_failed.
-	BindingFailed bool `json:"binding_failed,omitempty"`
-	Profile    map[string]any `json:"binding:profile,omitempty"`
-	Conditions []Condition    `json:"conditions,omitempty"`
+	BindingFailed bool           `json:"binding_failed,omitempty"`
+	Profile       map[string]any `json:"binding:profile,omitempty"`
+	Conditions    []Condition    `json:"conditions,omitempty"`
 }
 
 // PortReport is a PortStatus of one port, in a HostBatch.
