@@ -100,7 +100,7 @@ func loadAgentConfig(path string) (agentConfig, []sriov.DeviceSpec, error) {
 }
 
 func newAgentCmd() *cobra.Command {
-	var serverURL, host, configPath, user, passwordFile, project, token, logLevel string
+	var serverURL, host, configPath, user, passwordFile, project, token, logLevel, authURL string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run the host agent: SR-IOV inventory, VF allocation and programming, VM attach",
@@ -126,7 +126,10 @@ func newAgentCmd() *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("the agent needs --token or --password-file: %w", err)
 				}
-				opts = []client.Option{client.WithLogin(client.Credentials{AuthURL: strings.TrimRight(serverURL, "/") + "/v3",
+				if authURL == "" {
+					authURL = strings.TrimRight(serverURL, "/") + "/v3" // the server's built-in Keystone
+				}
+				opts = []client.Option{client.WithLogin(client.Credentials{AuthURL: authURL,
 					Username: user, Password: strings.TrimSpace(string(pw)), Project: project})}
 			}
 			c, err := client.New(serverURL, opts...)
@@ -186,6 +189,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&passwordFile, "password-file", "/etc/vflink/agent-password", "file holding the service user's password")
 	f.StringVar(&project, "project", "service", "project of the service user")
 	f.StringVar(&token, "token", "", "a token instead of a login")
+	f.StringVar(&authURL, "auth-url", "", "Keystone v3 URL to log in at, when the server validates tokens at an external Keystone (default: <server>/v3)")
 	f.StringVar(&logLevel, "log-level", "info", "log level")
 	cmd.AddCommand(newFindMACCmd())
 	return cmd
