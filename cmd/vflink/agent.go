@@ -191,7 +191,49 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&token, "token", "", "a token instead of a login")
 	f.StringVar(&authURL, "auth-url", "", "Keystone v3 URL to log in at, when the server validates tokens at an external Keystone (default: <server>/v3)")
 	f.StringVar(&logLevel, "log-level", "info", "log level")
-	cmd.AddCommand(newFindMACCmd())
+	cmd.AddCommand(newFindMACCmd(), newInventoryCmd())
+	return cmd
+}
+
+func newInventoryCmd() *cobra.Command {
+	var configPath string
+	var nova bool
+	cmd := &cobra.Command{
+		Use:   "inventory",
+		Short: "Print the SR-IOV PFs and VFs the agent's device_spec selects on this host (JSON)",
+		Long: `Prints the inventory the agent would register: each PF its device_spec selects, with its VFs
+(PCI address, vendor and product IDs, driver, netdev). --nova prints the same as the PCI devices
+Nova's PCI tracker reports (address, vendor_id, product_id, dev_type, parent_addr,
+physical_network), to check a compute host's [pci] device_spec against what vflink sees.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, specs, err := loadAgentConfig(configPath)
+			if err != nil {
+				return err
+			}
+			inv, err := sriov.NewFS(cfg.SysfsRoot).Scan(specs)
+			if err != nil {
+				return err
+			}
+			e := json.NewEncoder(cmd.OutOrStdout())
+			e.SetIndent("", "  ")
+			if !nova {
+				return e.Encode(inv)
+			}
+			devs := []map[string]string{}
+			for _, pf := range inv.PFs {
+				devs = append(devs, map[string]string{"address": pf.PCIAddress, "vendor_id": pf.Vendor, "product_id": pf.Device,
+					"dev_type": "type-PF", "physical_network": pf.PhysicalNetwork})
+				for _, vf := range pf.VFs {
+					devs = append(devs, map[string]string{"address": vf.PCIAddress, "vendor_id": vf.Vendor, "product_id": vf.Device,
+						"dev_type": "type-VF", "parent_addr": pf.PCIAddress, "physical_network": pf.PhysicalNetwork})
+				}
+			}
+			return e.Encode(devs)
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "/etc/vflink/agent.json", "agent config (device_spec, sysfs_root)")
+	cmd.Flags().BoolVar(&nova, "nova", false, "print Nova's PCI device form")
 	return cmd
 }
 
