@@ -84,11 +84,15 @@ func labDown(ctx context.Context, dir string) error {
 }
 
 func newLabUpCmd(p *lab.Plan) *cobra.Command {
+	var topoOnly bool
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Build the lab and start vflink on it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if topoOnly {
+				return labTopologyOnly(cmd.Context(), *p)
+			}
 			c, err := labUp(cmd.Context(), *p, os.Stdout)
 			if err != nil {
 				return err
@@ -99,7 +103,30 @@ func newLabUpCmd(p *lab.Plan) *cobra.Command {
 		},
 	}
 	labSizeFlags(cmd, p)
+	cmd.Flags().BoolVar(&topoOnly, "topology-only", false, "build the hosts, NICs, leaves' bridges and lldpd, and write the agents' configurations, but start no vflink process (run your own server and agents on it)")
 	return cmd
+}
+
+// labTopologyOnly builds the topology and writes the agent configurations.
+func labTopologyOnly(ctx context.Context, p lab.Plan) error {
+	if err := p.Check(); err != nil {
+		return err
+	}
+	t := time.Now()
+	if _, err := topo.Up(ctx, p, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))); err != nil {
+		return err
+	}
+	paths, err := cloud.WriteAgentConfigs(p)
+	if err != nil {
+		labDown(context.Background(), p.Dir)
+		return err
+	}
+	fmt.Printf("lab: topology up in %.1fs (%d hosts x %d PFs x %d VFs, %d leaves); no vflink process started\n",
+		time.Since(t).Seconds(), p.Hosts, p.PFsPerHost, p.VFsPerPF, p.Leaves)
+	for i, path := range paths {
+		fmt.Printf("lab: agent config of %s: %s\n", lab.HostName(i+1), path)
+	}
+	return nil
 }
 
 func newLabDownCmd(p *lab.Plan) *cobra.Command {

@@ -145,24 +145,13 @@ func Start(ctx context.Context, p lab.Plan, exe string, log *slog.Logger) (c *Cl
 			return c, fmt.Errorf("register leaf %s: %w", l.Name, err)
 		}
 	}
-	for i := 1; i <= p.Hosts; i++ {
-		var specs []map[string]any
-		for k := 0; k < p.PFsPerHost; k++ {
-			specs = append(specs, map[string]any{"devname": lab.PFName(k), "physical_network": "sriov"})
-		}
-		cfg := map[string]any{
-			"device_spec": specs,
-			"sysfs_root":  p.SysfsRoot(i), "nic": "lab", "hypervisor": "netns",
-			"lldp":      "lldpd:" + p.LldpdSocket(lab.HostName(i)),
-			"lab":       map[string]any{"dir": p.Dir, "host": i, "hosts": p.Hosts, "pfs_per_host": p.PFsPerHost, "vfs_per_pf": p.VFsPerPF, "leaves": p.Leaves},
-			"state_dir": filepath.Join(p.Dir, "agent-state-"+lab.HostName(i)),
-		}
-		path := filepath.Join(p.Dir, fmt.Sprintf("agent-%s.json", lab.HostName(i)))
-		b, _ := json.MarshalIndent(cfg, "", "  ")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			return c, err
-		}
-		if err := c.spawn(p.Dir, "agent-"+lab.HostName(i), exe, "agent", "--server", c.URL, "--host", lab.HostName(i),
+	paths, err := WriteAgentConfigs(p)
+	if err != nil {
+		return c, err
+	}
+	for i, path := range paths {
+		h := lab.HostName(i + 1)
+		if err := c.spawn(p.Dir, "agent-"+h, exe, "agent", "--server", c.URL, "--host", h,
 			"--config", path, "--username", "admin", "--password-file", c.PasswordFile, "--project", "admin"); err != nil {
 			return c, err
 		}
@@ -188,6 +177,34 @@ func Start(ctx context.Context, p lab.Plan, exe string, log *slog.Logger) (c *Cl
 		return nil
 	})
 	return c, err
+}
+
+// WriteAgentConfigs writes each lab host's agent configuration (its PFs' device spec on physical
+// network sriov, the host's sysfs tree, the lab NIC and netns hypervisor, its lldpd) and returns
+// their paths, host 1 first. Agents run with them on the lab's topology (also without the
+// cloud: vflink lab up --topology-only, for another control plane).
+func WriteAgentConfigs(p lab.Plan) ([]string, error) {
+	var paths []string
+	for i := 1; i <= p.Hosts; i++ {
+		var specs []map[string]any
+		for k := 0; k < p.PFsPerHost; k++ {
+			specs = append(specs, map[string]any{"devname": lab.PFName(k), "physical_network": "sriov"})
+		}
+		cfg := map[string]any{
+			"device_spec": specs,
+			"sysfs_root":  p.SysfsRoot(i), "nic": "lab", "hypervisor": "netns",
+			"lldp":      "lldpd:" + p.LldpdSocket(lab.HostName(i)),
+			"lab":       map[string]any{"dir": p.Dir, "host": i, "hosts": p.Hosts, "pfs_per_host": p.PFsPerHost, "vfs_per_pf": p.VFsPerPF, "leaves": p.Leaves},
+			"state_dir": filepath.Join(p.Dir, "agent-state-"+lab.HostName(i)),
+		}
+		path := AgentConfig(p.Dir, i)
+		b, _ := json.MarshalIndent(cfg, "", "  ")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return nil, err
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
 }
 
 // AgentConfig is the path of host i's agent configuration.
