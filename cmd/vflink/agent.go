@@ -146,10 +146,7 @@ func newAgentCmd() *cobra.Command {
 			default:
 				return fmt.Errorf("agent config: hypervisor %q is not known; allowed: none, libvirt, netns", cfg.Hypervisor)
 			}
-			var nic sriov.Programmer = sriov.NewNetlink(nil)
-			if cfg.NIC == "lab" {
-				nic = labnic.New(labnic.Config{Plan: cfg.Lab.plan(), Host: cfg.Lab.Host, Log: log})
-			}
+			nic := agentNIC(cfg, log)
 			fs := sriov.NewFS(cfg.SysfsRoot)
 			var src lldp.Runner
 			if cfg.LLDP != "none" {
@@ -195,9 +192,17 @@ func newAgentCmd() *cobra.Command {
 	return cmd
 }
 
+// agentNIC is the VF programming backend an agent config names.
+func agentNIC(cfg agentConfig, log *slog.Logger) sriov.Programmer {
+	if cfg.NIC == "lab" {
+		return labnic.New(labnic.Config{Plan: cfg.Lab.plan(), Host: cfg.Lab.Host, Log: log})
+	}
+	return sriov.NewNetlink(nil)
+}
+
 func newInventoryCmd() *cobra.Command {
 	var configPath string
-	var nova bool
+	var nova, state bool
 	cmd := &cobra.Command{
 		Use:   "inventory",
 		Short: "Print the SR-IOV PFs and VFs the agent's device_spec selects on this host (JSON)",
@@ -217,6 +222,20 @@ physical_network), to check a compute host's [pci] device_spec against what vfli
 			}
 			e := json.NewEncoder(cmd.OutOrStdout())
 			e.SetIndent("", "  ")
+			if state {
+				nic := agentNIC(cfg, nil)
+				out := map[string]string{}
+				for _, pf := range inv.PFs {
+					for _, vf := range pf.VFs {
+						st, err := sriov.Save(nic, pf.Name, vf.Index)
+						if err != nil {
+							return fmt.Errorf("read VF %d of %s: %w", vf.Index, pf.Name, err)
+						}
+						out[vf.PCIAddress] = st.String()
+					}
+				}
+				return e.Encode(out)
+			}
 			if !nova {
 				return e.Encode(inv)
 			}
@@ -234,6 +253,7 @@ physical_network), to check a compute host's [pci] device_spec against what vfli
 	}
 	cmd.Flags().StringVar(&configPath, "config", "/etc/vflink/agent.json", "agent config (device_spec, sysfs_root)")
 	cmd.Flags().BoolVar(&nova, "nova", false, "print Nova's PCI device form")
+	cmd.Flags().BoolVar(&state, "state", false, "print each VF's programmed state (MAC, VLAN, spoof check, link state, trust) by PCI address, read from the NIC")
 	return cmd
 }
 
