@@ -171,8 +171,17 @@ func isLoopback(listen string) bool {
 // Handler builds the whole HTTP API over a store. When authn is the Keystone service, its identity
 // API is mounted too.
 func Handler(st *store.Store, authn auth.Authenticator, ncfg neutron.Config, log *slog.Logger) http.Handler {
+	return handler(st, authn, ncfg, log, newRegistry())
+}
+
+func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// handler is Handler with its metrics on reg (which the server's background parts share).
+func handler(st *store.Store, authn auth.Authenticator, ncfg neutron.Config, log *slog.Logger, reg *prometheus.Registry) http.Handler {
 	m := newMetrics(reg)
 
 	mux := http.NewServeMux()
