@@ -294,7 +294,7 @@ EOF
     RABBITMQ_DIST_PORT="$RABBIT_DIST_PORT" RABBITMQ_MNESIA_BASE="$R/mnesia"
     RABBITMQ_LOG_BASE="$D/logs/rabbit" RABBITMQ_PID_FILE="$R/rabbit.pid"
     RABBITMQ_CONFIG_FILE="$R/rabbitmq.conf" RABBITMQ_ADVANCED_CONFIG_FILE="$R/advanced.config"
-    RABBITMQ_ENABLED_PLUGINS_FILE="$R/enabled_plugins" RABBITMQ_ALLOW_INPUT=false
+    RABBITMQ_ENABLED_PLUGINS_FILE="$R/enabled_plugins"
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
     ERL_CRASH_DUMP="$D/logs/rabbit/erl_crash.dump")
   # epmd first, by hand, so that it is ours, on loopback, on its own port (not 4369)
