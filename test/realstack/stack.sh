@@ -335,9 +335,10 @@ EOF
     --bootstrap-region-id RegionOne --bootstrap-admin-url "$KEYSTONE_URL" \
     --bootstrap-internal-url "$KEYSTONE_URL" --bootstrap-public-url "$KEYSTONE_URL" \
     >>"$D/logs/keystone-manage.log" 2>&1 || fail "keystone-manage bootstrap" "$D/logs/keystone-manage.log" "$D/logs/keystone.log"
+  chmod -R go-rwx "$K/fernet-keys" "$K/credential-keys"
   log "up: keystone db_sync+bootstrap in $((SECONDS - t0)) s"
   start_bg keystone uwsgi --plugin python3 --wsgi-file /usr/bin/keystone-wsgi-public \
-    --processes 1 --threads 1 --die-on-term --need-app --buffer-size 65535 \
+    --processes 1 --threads 1 --die-on-term --need-app --buffer-size 65535 --add-header "Connection: close" \
     --http-socket "127.0.0.1:$KEYSTONE_PORT" --env "OS_KEYSTONE_CONFIG_FILES=$K/keystone.conf"
   wait_for keystone "$TMO" http_ok "$KEYSTONE_URL"
 
@@ -380,7 +381,7 @@ EOF
   placement-manage --config-file "$P/placement.conf" db sync >>"$D/logs/placement-manage.log" 2>&1 \
     || fail "placement-manage db sync" "$D/logs/placement-manage.log"
   start_bg placement uwsgi --plugin python3 --wsgi-file /usr/bin/placement-api \
-    --processes 1 --threads 1 --die-on-term --need-app --buffer-size 65535 \
+    --processes 1 --threads 1 --die-on-term --need-app --buffer-size 65535 --add-header "Connection: close" \
     --http-socket "127.0.0.1:$PLACEMENT_PORT" --env "OS_PLACEMENT_CONFIG_DIR=$P"
   wait_for placement "$TMO" http_ok "$PLACEMENT_URL/"
 
@@ -406,10 +407,6 @@ sync_power_state_interval = -1
 auth_strategy = keystone
 [wsgi]
 api_paste_config = /etc/nova/api-paste.ini
-[api_database]
-connection = sqlite:///$N/nova_api.sqlite
-[database]
-connection = sqlite:///$N/nova_cell1.sqlite
 [oslo_concurrency]
 lock_path = $N/lock
 [conductor]
@@ -469,18 +466,26 @@ enabled = false
 driver = noop
 EOF
   } >"$N/nova.conf"
-  local NM=(nova-manage --config-file "$N/nova.conf")
+  # the databases only for api, conductor, scheduler and nova-manage: a nova-compute that has
+  # [api_database] set tries to read it ("No DB access allowed in nova-compute")
+  cat >"$N/nova-db.conf" <<EOF
+[api_database]
+connection = sqlite:///$N/nova_api.sqlite?timeout=30
+[database]
+connection = sqlite:///$N/nova_cell1.sqlite?timeout=30
+EOF
+  local NM=(nova-manage --config-file "$N/nova.conf" --config-file "$N/nova-db.conf")
   t0=$SECONDS
   { "${NM[@]}" api_db sync &&
-    "${NM[@]}" cell_v2 map_cell0 --database_connection "sqlite:///$N/nova_cell0.sqlite" &&
-    "${NM[@]}" cell_v2 create_cell --name cell1 --database_connection "sqlite:///$N/nova_cell1.sqlite" \
+    "${NM[@]}" cell_v2 map_cell0 --database_connection "sqlite:///$N/nova_cell0.sqlite?timeout=30" &&
+    "${NM[@]}" cell_v2 create_cell --name cell1 --database_connection "sqlite:///$N/nova_cell1.sqlite?timeout=30" \
       --transport-url "$TRANSPORT_URL" &&
     "${NM[@]}" db sync; } >>"$D/logs/nova-manage.log" 2>&1 || fail "nova-manage db setup" "$D/logs/nova-manage.log"
   log "up: nova databases in $((SECONDS - t0)) s"
 
-  start_bg nova-conductor nova-conductor --config-file "$N/nova.conf" --log-file "$D/logs/nova-conductor.log"
-  start_bg nova-scheduler nova-scheduler --config-file "$N/nova.conf" --log-file "$D/logs/nova-scheduler.log"
-  start_bg nova-api nova-api --config-file "$N/nova.conf" --log-file "$D/logs/nova-api.log"
+  start_bg nova-conductor nova-conductor --config-file "$N/nova.conf" --config-file "$N/nova-db.conf" --log-file "$D/logs/nova-conductor.log"
+  start_bg nova-scheduler nova-scheduler --config-file "$N/nova.conf" --config-file "$N/nova-db.conf" --log-file "$D/logs/nova-scheduler.log"
+  start_bg nova-api nova-api --config-file "$N/nova.conf" --config-file "$N/nova-db.conf" --log-file "$D/logs/nova-api.log"
   local h
   for h in $COMPUTE_HOSTS; do
     { echo "[DEFAULT]"; echo "host = $h"; echo "[pci]"
