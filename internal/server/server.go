@@ -31,6 +31,7 @@ import (
 	"github.com/vflink/vflink/internal/hosts"
 	"github.com/vflink/vflink/internal/openstack/glance"
 	"github.com/vflink/vflink/internal/openstack/keystone"
+	"github.com/vflink/vflink/internal/openstack/keystoneclient"
 	"github.com/vflink/vflink/internal/openstack/neutron"
 	"github.com/vflink/vflink/internal/openstack/nova"
 	"github.com/vflink/vflink/internal/store"
@@ -60,6 +61,9 @@ type Config struct {
 	Logger                *slog.Logger
 	// DeviceResync is how often the device manager reads each device for drift (default 30 s).
 	DeviceResync time.Duration
+	// External, when its KeystoneURL is set, makes vflink the network service of a real
+	// OpenStack: tokens validated at that Keystone, Nova notified of port events.
+	External External
 	// Ready, if set, receives the bound address once the server listens.
 	Ready func(addr string)
 }
@@ -104,7 +108,20 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer st.Close()
 	var authn auth.Authenticator
-	if cfg.Auth == "none" {
+	var sess *keystoneclient.Session
+	if cfg.External.KeystoneURL != "" {
+		if cfg.Auth != "keystone" {
+			return fmt.Errorf("--keystone-url validates tokens at a Keystone; it cannot go with --auth %s", cfg.Auth)
+		}
+		if sess, err = externalSession(cfg.External, log); err != nil {
+			return err
+		}
+		ttl := cfg.External.TokenCacheTTL // 0: no cache (every request asks Keystone)
+		if authn, err = keystoneclient.NewValidator(sess, keystoneclient.ValidatorConfig{CacheTTL: ttl, Logger: log}); err != nil {
+			return err
+		}
+		log.Info("tokens are validated at an external Keystone", "url", cfg.External.KeystoneURL, "cache_ttl", ttl)
+	} else if cfg.Auth == "none" {
 		log.Warn("authentication is off (--auth none): every request is an admin's; loopback only")
 		authn = auth.NoAuth{DefaultProject: "default"}
 	} else {
@@ -119,7 +136,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	ncfg := neutron.Config{VLANRanges: ranges, BaseMAC: base, DefaultQuotas: quotas, Logger: log}
-	h := Handler(st, authn, ncfg, log)
+	reg := newRegistry()
+	h := handler(st, authn, ncfg, log, reg)
 	// the binder and the device manager run until the HTTP server has stopped, and stop before
 	// the store closes
 	bctx, stopBinder := context.WithCancel(context.Background())
@@ -134,6 +152,13 @@ func Run(ctx context.Context, cfg Config) error {
 		devicemgr.New(st, devicemgr.Options{Dial: devicemgr.DialWithLog(log), Conditions: neutron.New(st, ncfg).SetCondition,
 			Resync: cfg.DeviceResync, Log: log}).Run(bctx)
 	}()
+	if cfg.External.NovaNotify && (sess != nil || cfg.External.NovaEndpoint != "") {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			runNotifier(bctx, st, neutron.New(st, ncfg), sess, cfg.External, reg, log)
+		}()
+	}
 	defer func() { stopBinder(); bg.Wait() }()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	log.Info("vflink server listening", "addr", ln.Addr().String(), "physnets", ranges.String())
@@ -258,6 +283,10 @@ func authenticate(a auth.Authenticator, next http.Handler) http.Handler {
 				w.Header().Set("WWW-Authenticate", `Keystone uri="`+baseURL(r)+`/v3"`)
 				writeJSONBody(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
 					"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}})
+				return
+			}
+			if errors.Is(err, keystoneclient.ErrUnavailable) {
+				writeErr(w, http.StatusServiceUnavailable, "ServiceUnavailable", "The identity service cannot validate the token now; retry later.")
 				return
 			}
 			if errors.Is(err, store.ErrUnavailable) {
