@@ -103,7 +103,7 @@ pass "two vflink agents registered, logged in at the real Keystone as $NEUTRON_U
 as admin network create --share --provider-network-type vlan --provider-physical-network sriov --provider-segment 15 blue -f value -c id >"$D/net" ||
   fail network "network create"
 NET=$(cat "$D/net")
-as demo subnet create --network blue --subnet-range 10.0.0.0/24 sub -f value -c id >/dev/null || fail subnet "subnet create as demo"
+as admin subnet create --network blue --subnet-range 10.0.0.0/24 sub -f value -c id >/dev/null || fail subnet "subnet create (admin: only the network's owner adds subnets, as in Neutron)"
 PORT=$(as demo port create --network blue --vnic-type direct p1 -f value -c id) || fail port "port create as demo"
 pass "network (VLAN 15), subnet and direct port created through the real Keystone's catalog"
 as admin flavor create --vcpus 1 --ram 64 --disk 1 f1 >/dev/null || fail flavor "flavor create"
