@@ -129,7 +129,7 @@ python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["binding_profile"]; 
 got=$("$VFLINK" agent inventory --state --config "$LAB/agent-$HOST.json" | jget "d['$SLOT']")
 case "$got" in "MAC $MAC, vlan 15, spoof checking on"*) ;; *) fail vf "VF $SLOT of $HOST carries '$got', want MAC $MAC vlan 15";; esac
 pass "port ACTIVE; VF $SLOT on $HOST (the one Nova's PCI tracker chose) carries MAC $MAC, vlan 15; binding:profile as Nova wrote it"
-grep -q "network-vif-plugged.*$PORT\|$PORT.*network-vif-plugged" "$STACK"/log/nova-api*.log ||
+grep -q "network-vif-plugged.*$PORT\|$PORT.*network-vif-plugged" "$STACK"/logs/nova-api.log ||
   fail vif-plugged "nova-api's log shows no network-vif-plugged for $PORT"
 pass "nova-api received network-vif-plugged for the port"
 
