@@ -6,6 +6,7 @@ Only loopback is ever contacted: every URL comes from stack.sh, which builds the
 """
 import json
 import os
+import re
 import socket
 import sys
 
@@ -152,10 +153,41 @@ def flavors(alias):
     print("nova: flavors m1.tiny (id 1), m1.vf (id 2, %s:1)" % alias)
 
 
+_REQ = re.compile(r'^(\S+ \S+) (\d+) DEBUG keystoneauth\.session \[([^\]]*)\] REQ: curl -g -i -X (\S+) (\S+)(.*?)(?: -d \'(.*)\')? _http_log_request')
+_RESP = re.compile(r'^(\S+ \S+) (\d+) DEBUG keystoneauth\.session \[([^\]]*)\] RESP: \[(\d+)\]')
+
+
+def nova_requests(logdir, match=""):
+    """Every request a Nova process made (keystoneauth's REQ/RESP debug lines), one per line:
+    time process METHOD URL -> status [X-Auth-Token] [X-Service-Token] body; only URLs containing
+    `match`."""
+    out = []
+    for name in sorted(os.listdir(logdir)):
+        if not (name.startswith("nova-") and name.endswith(".log")) or name == "nova-manage.log":
+            continue
+        pending = {}
+        for line in open(os.path.join(logdir, name), errors="replace"):
+            m = _REQ.match(line)
+            if m:
+                t, pid, ctx, meth, url, hdrs, body = m.groups()
+                rec = [t, name[:-4], meth, url, "?", "X-Auth-Token" in hdrs, "X-Service-Token" in hdrs, body or ""]
+                pending[(pid, ctx)] = rec
+                if match in url:
+                    out.append(rec)
+                continue
+            m = _RESP.match(line)
+            if m and (m.group(2), m.group(3)) in pending:
+                pending.pop((m.group(2), m.group(3)))[4] = m.group(4)
+    for t, proc, meth, url, st, tok, svc, body in sorted(out):
+        print("%s %-16s %-6s %s -> %s%s%s%s" % (t, proc, meth, url, st, " X-Auth-Token" if tok else "",
+                                               " X-Service-Token" if svc else "", " " + body if body else ""))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     {"ports": lambda: free_ports(int(args[0])),
      "keystone-setup": keystone_setup,
      "pci-conf": lambda: pci_conf(*args),
      "pci-alias": lambda: pci_alias(*args),
-     "flavors": lambda: flavors(*args)}[cmd]()
+     "flavors": lambda: flavors(*args),
+     "requests": lambda: nova_requests(*args)}[cmd]()

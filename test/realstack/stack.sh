@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real OpenStack control plane from Debian 12's packages, on loopback, in one directory:
-# Keystone 22 (uwsgi), placement (uwsgi), rabbitmq-server, Nova 26 (api under uwsgi, conductor,
+# Keystone 22 (uwsgi), placement (uwsgi), rabbitmq-server, Nova 26 (api (eventlet), conductor,
 # scheduler, N nova-compute with a fake driver that reports SR-IOV PFs/VFs), so that real Nova
 # can be pointed at vflink as its Neutron and Glance.
 #
@@ -8,6 +8,9 @@
 #   stack.sh up DIR         configure and start everything under DIR, wait until it answers
 #   stack.sh down DIR       stop what `up` started, by the PIDs it recorded
 #   stack.sh status DIR     one line per process, and the endpoints
+#   stack.sh requests DIR [URL-SUBSTRING]
+#                           every request Nova's processes made (e.g. to vflink: ":9696/"), from
+#                           their logs: time, process, method, URL, status, token headers, body
 #
 # Environment for `up` (all optional):
 #   VFLINK_URL          Neutron and Glance base URL (default http://127.0.0.1:9696);
@@ -20,6 +23,9 @@
 #                       fixed ports (default: free ports chosen at `up`)
 #   STACK_PASSWORD      one password for every user (default: random, written to DIR/env)
 #   UP_TIMEOUT          seconds to wait for each service (default 120)
+#   STACK_DEBUG=1       Nova's debug logging (its requests to vflink are logged either way)
+#   STACK_KEEP_ON_FAILURE=1  leave what started running when `up` fails
+#   STACK_SQLITE_POOL=0 no SQLite connection pool (sqlite_pool.py): the packages' defaults, slow
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -175,6 +181,20 @@ sqlite_wal() { # create an empty SQLite DB in WAL mode (persists in the file)
 
 rand_pw() { head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 20; }
 
+# SQLite connection pooling (sqlite_pool.py; STACK_SQLITE_POOL=0 turns it off): the packages'
+# own entry points, run with sqlite_pool imported first
+pycmd() { # pycmd MODULE PROG ARGS...: PROG's main() from MODULE, as /usr/bin/PROG runs it
+  local mod=$1 prog=$2; shift 2
+  if [ "${STACK_SQLITE_POOL:-1}" = 1 ]; then
+    $PY -c "import sys; sys.path.insert(0, '$HERE'); import sqlite_pool; sys.argv[0] = '$prog'; from $mod import main; sys.exit(main())" "$@"
+  else
+    "$prog" "$@"
+  fi
+}
+UWSGI_POOL=()
+[ "${STACK_SQLITE_POOL:-1}" = 1 ] && UWSGI_POOL=(--pythonpath "$HERE" --import sqlite_pool)
+NOVA_CMD=("$PY" "$HERE/vflink_nova.py") # nova.cmd.NAME.main(), sqlite_pool unless STACK_SQLITE_POOL=0
+
 cmd_up() {
   local t_up=$SECONDS
   [ -n "${1:-}" ] || die "usage: $0 up DIR"
@@ -320,12 +340,15 @@ expiration = 86400
 key_repository = $K/fernet-keys
 [credential]
 key_repository = $K/credential-keys
+# an in-process cache (one uwsgi process, so it is coherent: a revoked token is invalidated in
+# the same process): uncached, validating one token took ~90 SQLite queries and 0.4-0.7 s of CPU
 [cache]
-enabled = false
+enabled = true
+backend = dogpile.cache.memory
 [oslo_policy]
 policy_file = $K/policy.yaml
 EOF
-  local KM=(keystone-manage --config-file "$K/keystone.conf")
+  local KM=(pycmd keystone.cmd.manage keystone-manage --config-file "$K/keystone.conf")
   local t0=$SECONDS
   "${KM[@]}" db_sync >>"$D/logs/keystone-manage.log" 2>&1 || fail "keystone-manage db_sync" "$D/logs/keystone-manage.log" "$D/logs/keystone.log"
   "${KM[@]}" fernet_setup --keystone-user root --keystone-group root >>"$D/logs/keystone-manage.log" 2>&1 || fail "keystone-manage fernet_setup" "$D/logs/keystone-manage.log"
@@ -337,7 +360,7 @@ EOF
     >>"$D/logs/keystone-manage.log" 2>&1 || fail "keystone-manage bootstrap" "$D/logs/keystone-manage.log" "$D/logs/keystone.log"
   chmod -R go-rwx "$K/fernet-keys" "$K/credential-keys"
   log "up: keystone db_sync+bootstrap in $((SECONDS - t0)) s"
-  start_bg keystone uwsgi --plugin python3 --wsgi-file /usr/bin/keystone-wsgi-public \
+  start_bg keystone uwsgi --plugin python3 "${UWSGI_POOL[@]}" --wsgi-file /usr/bin/keystone-wsgi-public \
     --processes 1 --threads 1 --die-on-term --need-app --buffer-size 65535 --add-header "Connection: close" \
     --http-socket "127.0.0.1:$KEYSTONE_PORT" --env "OS_KEYSTONE_CONFIG_FILES=$K/keystone.conf"
   wait_for keystone "$TMO" http_ok "$KEYSTONE_URL"
@@ -378,9 +401,9 @@ auth_strategy = keystone
 connection = sqlite:///$P/placement.sqlite
 EOF
     authtoken placement "$PLACEMENT_PASSWORD"; } >"$P/placement.conf"
-  placement-manage --config-file "$P/placement.conf" db sync >>"$D/logs/placement-manage.log" 2>&1 \
+  pycmd placement.cmd.manage placement-manage --config-file "$P/placement.conf" db sync >>"$D/logs/placement-manage.log" 2>&1 \
     || fail "placement-manage db sync" "$D/logs/placement-manage.log"
-  start_bg placement uwsgi --plugin python3 --wsgi-file /usr/bin/placement-api \
+  start_bg placement uwsgi --plugin python3 "${UWSGI_POOL[@]}" --wsgi-file /usr/bin/placement-api \
     --processes 1 --threads 1 --die-on-term --need-app --buffer-size 65535 --add-header "Connection: close" \
     --http-socket "127.0.0.1:$PLACEMENT_PORT" --env "OS_PLACEMENT_CONFIG_DIR=$P"
   wait_for placement "$TMO" http_ok "$PLACEMENT_URL/"
@@ -403,6 +426,10 @@ osapi_compute_workers = 1
 compute_driver = vflink_fake.VFlinkFakeDriver
 # no periodic power-state sync surprises against a fake hypervisor
 sync_power_state_interval = -1
+debug = $( [ "${STACK_DEBUG:-0}" = 1 ] && echo true || echo false )
+# keystoneauth at DEBUG even without debug: every request Nova makes to Keystone, placement and
+# vflink (network, image) is logged as "REQ: curl -g -i -X METHOD URL -H ... -d BODY" + "RESP: ..."
+default_log_levels = amqp=WARN,amqplib=WARN,sqlalchemy=WARN,oslo.messaging=INFO,oslo_messaging=INFO,iso8601=WARN,requests.packages.urllib3.connectionpool=WARN,urllib3.connectionpool=WARN,websocket=WARN,requests.packages.urllib3.util.retry=WARN,urllib3.util.retry=WARN,keystonemiddleware=WARN,routes.middleware=WARN,stevedore=WARN,taskflow=WARN,keystoneauth=DEBUG,oslo.cache=INFO,oslo_policy=INFO,dogpile.core.dogpile=INFO
 [api]
 auth_strategy = keystone
 [wsgi]
@@ -474,7 +501,7 @@ connection = sqlite:///$N/nova_api.sqlite?timeout=30
 [database]
 connection = sqlite:///$N/nova_cell1.sqlite?timeout=30
 EOF
-  local NM=(nova-manage --config-file "$N/nova.conf" --config-file "$N/nova-db.conf")
+  local NM=("${NOVA_CMD[@]}" manage --config-file "$N/nova.conf" --config-file "$N/nova-db.conf")
   t0=$SECONDS
   { "${NM[@]}" api_db sync &&
     "${NM[@]}" cell_v2 map_cell0 --database_connection "sqlite:///$N/nova_cell0.sqlite?timeout=30" &&
@@ -483,9 +510,9 @@ EOF
     "${NM[@]}" db sync; } >>"$D/logs/nova-manage.log" 2>&1 || fail "nova-manage db setup" "$D/logs/nova-manage.log"
   log "up: nova databases in $((SECONDS - t0)) s"
 
-  start_bg nova-conductor nova-conductor --config-file "$N/nova.conf" --config-file "$N/nova-db.conf" --log-file "$D/logs/nova-conductor.log"
-  start_bg nova-scheduler nova-scheduler --config-file "$N/nova.conf" --config-file "$N/nova-db.conf" --log-file "$D/logs/nova-scheduler.log"
-  start_bg nova-api nova-api --config-file "$N/nova.conf" --config-file "$N/nova-db.conf" --log-file "$D/logs/nova-api.log"
+  start_bg nova-conductor "${NOVA_CMD[@]}" conductor --config-file "$N/nova.conf" --config-file "$N/nova-db.conf" --log-file "$D/logs/nova-conductor.log"
+  start_bg nova-scheduler "${NOVA_CMD[@]}" scheduler --config-file "$N/nova.conf" --config-file "$N/nova-db.conf" --log-file "$D/logs/nova-scheduler.log"
+  start_bg nova-api "${NOVA_CMD[@]}" api --config-file "$N/nova.conf" --config-file "$N/nova-db.conf" --log-file "$D/logs/nova-api.log"
   local h
   for h in $COMPUTE_HOSTS; do
     { echo "[DEFAULT]"; echo "host = $h"; echo "[pci]"
@@ -583,10 +610,20 @@ cmd_status() {
 
 # ------------------------------------------------------------------------------------ main
 
-case "${1:-}" in
-  install) cmd_install ;;
-  up) shift; cmd_up "$@" ;;
-  down) shift; cmd_down "$@" ;;
-  status) shift; cmd_status "$@" ;;
-  *) echo "usage: $0 install | up DIR | down DIR | status DIR" >&2; exit 2 ;;
-esac
+# main is one function, called by the script's last line with `exit` on the same line: bash
+# reads a script as it runs it, so a stack.sh edited while a long `up` runs would otherwise go on
+# with whatever bytes now sit at its old offset
+main() {
+  case "${1:-}" in
+    install) cmd_install ;;
+    up) shift; cmd_up "$@" ;;
+    down) shift; cmd_down "$@" ;;
+    status) shift; cmd_status "$@" ;;
+    requests) # requests DIR [URL-SUBSTRING]: what Nova's processes asked of Keystone/placement/vflink
+      [ -n "${2:-}" ] || die "usage: $0 requests DIR [URL-SUBSTRING]"
+      $PY "$HERE/realstack.py" requests "$2/logs" "${3:-}" ;;
+    *) echo "usage: $0 install | up DIR | down DIR | status DIR | requests DIR [URL-SUBSTRING]" >&2; exit 2 ;;
+  esac
+}
+
+main "$@"; exit $?
