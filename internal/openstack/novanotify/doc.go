@@ -26,7 +26,7 @@
 //
 // # Batching and retries
 //
-// Events wait BatchWindow (default 100 ms) after the first of a quiet spell, then go in one POST
+// Events wait BatchWindow (default 150 ms) after the first of a quiet spell, then go in one POST
 // (at most MaxBatch, default 200, per request; Nova refuses bodies over about 112 KiB). Neutron
 // sends the first event at once and batches the following ones for 2 s; Nova waits on these, so
 // the window is short and configurable. A request that fails on the network, times out or gets

@@ -45,7 +45,7 @@ type Options struct {
 	// endpoint_type; default "public").
 	Interface string
 	// BatchWindow is how long events collect after the first of a quiet spell before they are
-	// posted together (default 100 ms).
+	// posted together (default 150 ms).
 	BatchWindow time.Duration
 	// MaxBatch is the most events in one request (default 200).
 	MaxBatch int
@@ -94,7 +94,7 @@ func New(st *store.Store, ports PortWatcher, opts Options) (*Notifier, error) {
 		opts.Interface = "public"
 	}
 	if opts.BatchWindow <= 0 {
-		opts.BatchWindow = 100 * time.Millisecond
+		opts.BatchWindow = 150 * time.Millisecond
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 200
