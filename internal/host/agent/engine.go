@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -528,83 +527,6 @@ func (a *Agent) plan(ctx context.Context, full bool) int {
 	return started
 }
 
-// claimChosen claims the VF the compute service chose for p (its pci_slot), or says why the
-// host cannot bind the port as asked: the VF is not the host's, not on the port's physical
-// network, or another port's. A VF being put back is waited for. It returns how many pipelines
-// it started; a.mu held.
-func (a *Agent) claimChosen(ctx context.Context, p *portState, pl *pool, waitVM bool) int {
-	pci := p.PCISlot
-	fail := func(reason, msg string) int {
-		a.waitingVF[p.PortID] = true // looked at again when VFs change
-		if p.Status == api.StatusError {
-			return 0
-		}
-		a.startBindingFailed(ctx, p, reason, msg)
-		return 1
-	}
-	s, known := a.slots[pci]
-	if !known {
-		return fail("PCISlotUnknown", fmt.Sprintf("binding:profile pci_slot %s is not a VF of host %s (device spec: %s)", pci, a.cfg.Host, a.inventoryHint()))
-	}
-	if s.physnet != p.PhysicalNetwork {
-		return fail("PCISlotWrongNetwork", fmt.Sprintf("binding:profile pci_slot %s of host %s is on physical network %q; the port's network is on %q", pci, a.cfg.Host, s.physnet, p.PhysicalNetwork))
-	}
-	if al := a.allocs[pci]; al != nil && al.PortID != p.PortID {
-		if al.releasing {
-			a.waitingVF[p.PortID] = true
-			return 0
-		}
-		return fail("PCISlotInUse", fmt.Sprintf("binding:profile pci_slot %s of host %s is the VF of port %s", pci, a.cfg.Host, al.PortID))
-	}
-	if other, ok := a.claiming[pci]; ok && other != p.PortID {
-		a.waitingVF[p.PortID] = true // a claim for another port is under way: its answer decides
-		return 0
-	}
-	if _, dirty := a.leftover[pci]; dirty {
-		a.waitingVF[p.PortID] = true // restored first
-		return 0
-	}
-	for i, f := range pl.free {
-		if f.vf.PCIAddress == pci {
-			pl.free = append(pl.free[:i:i], pl.free[i+1:]...)
-			pl.used++
-			break
-		}
-	}
-	a.startClaim(ctx, p, s, waitVM)
-	return 1
-}
-
-// inventoryHint names the PFs of the host and their VF addresses, for an error message.
-func (a *Agent) inventoryHint() string {
-	per := map[string][]string{}
-	var pfs []string
-	for _, pci := range a.order {
-		s := a.slots[pci]
-		if _, ok := per[s.pf.Name]; !ok {
-			pfs = append(pfs, s.pf.Name)
-		}
-		per[s.pf.Name] = append(per[s.pf.Name], pci)
-	}
-	if len(pfs) == 0 {
-		return "no VFs"
-	}
-	parts := make([]string, len(pfs))
-	for i, pf := range pfs {
-		vfs := per[pf]
-		parts[i] = fmt.Sprintf("%s VFs %s..%s", pf, vfs[0], vfs[len(vfs)-1])
-	}
-	return strings.Join(parts, "; ")
-}
-
-// startBindingFailed reports that the host cannot bind p as asked; a.mu held.
-func (a *Agent) startBindingFailed(ctx context.Context, p *portState, reason, msg string) {
-	p.busy = true
-	a.begin()
-	hp := p.HostPort
-	a.wave = append(a.wave, func(wb *waveBuf) { a.sendReport(ctx, wb, p, hp, api.StatusError, reason, msg, nil, true, nil) })
-}
-
 // pool returns the free VFs of a physical network, counting them when they are not known; a.mu
 // held.
 func (a *Agent) pool(physnet string) *pool {
@@ -792,7 +714,7 @@ func (a *Agent) program(ctx context.Context, wb *waveBuf, p *portState, hp api.H
 		return
 	}
 	a.log.Info("vf programmed", "port", hp.PortID, "pf", pf, "vf", vf, "vlan", hp.VLAN, "mac", hp.MAC)
-	a.report(ctx, wb, p, hp, api.StatusActive, "Programmed", programmedMessage(s, hp), profileOf(s), nil)
+	a.report(ctx, wb, p, hp, api.StatusActive, "Programmed", programmedMessage(s, hp), profileOf(hp, s), nil)
 }
 
 // wantState is what hp's VF must carry.
@@ -840,11 +762,7 @@ func (a *Agent) serve(ctx context.Context, wb *waveBuf, p *portState, hp api.Hos
 		return
 	}
 	a.log.Info("vf programmed", "port", hp.PortID, "pf", pf, "vf", vf, "vlan", hp.VLAN, "mac", hp.MAC)
-	prof := profileOf(s)
-	if hp.PCISlot != "" {
-		prof = nil // the compute service chose the VF and wrote the profile: nothing is rewritten
-	}
-	st := portStatus(api.StatusActive, "Programmed", programmedMessage(s, hp), prof)
+	st := portStatus(api.StatusActive, "Programmed", programmedMessage(s, hp), profileOf(hp, s))
 	a.enqueue(wb, func(o *outbox) {
 		o.serves = append(o.serves, outItem[api.PortServe]{ctx: ctx, v: api.PortServe{Claim: al, Report: st},
 			done: func(item api.BatchItem, err error, wave *[]func(*waveBuf)) {
@@ -964,7 +882,12 @@ func programmedMessage(s slot, hp api.HostPort) string {
 	return fmt.Sprintf("vf %d of %s (%s) programmed: MAC %s, vlan %d, spoof checking on", s.vf.Index, s.pf.Name, s.vf.PCIAddress, hp.MAC, hp.VLAN)
 }
 
-func profileOf(s slot) map[string]any {
+// profileOf is what the agent adds to a port's binding:profile for the VF it chose; nothing when
+// the compute service chose the VF (and wrote the profile itself).
+func profileOf(hp api.HostPort, s slot) map[string]any {
+	if hp.PCISlot != "" {
+		return nil
+	}
 	return map[string]any{"pci_slot": s.vf.PCIAddress, "pci_vendor_info": s.vf.Vendor + ":" + s.vf.Device, "physical_network": s.physnet}
 }
 
@@ -995,9 +918,6 @@ func (a *Agent) report(ctx context.Context, wb *waveBuf, p *portState, hp api.Ho
 
 // sendReport is report; bindingFailed says the host cannot bind the port as asked.
 func (a *Agent) sendReport(ctx context.Context, wb *waveBuf, p *portState, hp api.HostPort, status, reason, msg string, profile map[string]any, bindingFailed bool, cause error) {
-	if hp.PCISlot != "" {
-		profile = nil // the compute service chose the VF and wrote the profile: nothing is rewritten
-	}
 	a.mu.Lock()
 	already := status == api.StatusError && p.Status == api.StatusError
 	a.mu.Unlock()
@@ -1135,7 +1055,7 @@ func (a *Agent) syncServers(ctx context.Context) error {
 			continue
 		}
 		reportAll(r, api.StatusActive, "Programmed", func(i int) string { return programmedMessage(r.slots[i], r.hps[i]) },
-			func(i int) map[string]any { return profileOf(r.slots[i]) })
+			func(i int) map[string]any { return profileOf(r.hps[i], r.slots[i]) })
 	}
 	running, err := hv.Running(ctx)
 	if err != nil {
