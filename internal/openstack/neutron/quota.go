@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,14 +59,7 @@ func ParseQuotas(s string) (Quotas, error) {
 	return q, nil
 }
 
-func knownQuota(r string) bool {
-	for _, k := range QuotaResources {
-		if k == r {
-			return true
-		}
-	}
-	return false
-}
+func knownQuota(r string) bool { return slices.Contains(QuotaResources, r) }
 
 func quotaKey(project string) string { return "quotas/" + project }
 
@@ -78,19 +72,24 @@ func (s *Service) quotaOf(ctx context.Context, project string) (Quotas, int64, e
 }
 
 func (s *Service) quotaIn(ctx context.Context, st *store.Store, project string) (Quotas, int64, error) {
-	q := s.defaultQuotas()
 	o, err := store.Get[Quotas](ctx, st, quotaKey(project))
 	if errors.Is(err, store.ErrNotFound) {
-		return q, 0, nil
+		return s.defaultQuotas(), 0, nil
 	} else if err != nil {
 		return nil, 0, err
 	}
-	for k, v := range o.Value {
+	return s.withDefaults(o.Value), o.ModRevision, nil
+}
+
+// withDefaults is a project's own limits over the defaults.
+func (s *Service) withDefaults(own Quotas) Quotas {
+	q := s.defaultQuotas()
+	for k, v := range own {
 		if knownQuota(k) {
 			q[k] = v
 		}
 	}
-	return q, o.ModRevision, nil
+	return q
 }
 
 func (s *Service) defaultQuotas() Quotas {
@@ -200,11 +199,7 @@ func (s *Service) listQuotas(w http.ResponseWriter, r *http.Request) error {
 		if !c.IsAdmin() && p != c.ProjectID {
 			continue
 		}
-		q, _, err := s.quotaOf(r.Context(), p)
-		if err != nil {
-			return err
-		}
-		out = append(out, q.body(p))
+		out = append(out, s.withDefaults(o.Value).body(p))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i]["project_id"].(string) < out[j]["project_id"].(string) })
 	writeJSON(w, http.StatusOK, map[string]any{"quotas": out})
