@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/vflink
 
-.PHONY: build test test-short fuzz run demo bench clean
+.PHONY: build test test-nova test-short fuzz run demo bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/vflink
@@ -17,6 +17,11 @@ test:
 	  if [ $$rc -ne 0 ]; then echo "--- failing output (test.out) ---"; grep -B2 -A30 -E '^\s*--- FAIL|^panic:' test.out | head -300; fi; \
 	  awk '/^ *--- PASS/{p++} /^ *--- FAIL/{f++} /^ *--- SKIP/{s++} END{printf "%d passed, %d failed, %d skipped\n", p, f, s}' test.out; \
 	  exit $$rc
+
+# real Nova 26, Keystone 22, placement and rabbitmq (Debian packages) on loopback with vflink as
+# their Neutron and Glance; root; prints "nova-e2e: PASS <n> checks boot_to_active_s=..."
+test-nova:
+	bash test/novae2e/run.sh
 
 test-short:
 	$(GO) test -short -count=1 ./...
