@@ -126,7 +126,27 @@ type Port struct {
 	// request set it (Nova's PCI tracker picked it), "" when vflink's agent chooses. Stored,
 	// never shown (the agent's own choice is reported in binding:profile too).
 	PCIRequest string `json:"vflink:pci_request,omitempty"`
+	// Inactive are the port's inactive bindings (Neutron's binding-extended): the destination of
+	// a live migration, bound but not served until it is activated. The active binding is the
+	// port's binding:* attributes. Stored, shown only through /ports/<id>/bindings.
+	Inactive []PortBinding `json:"vflink:inactive_bindings,omitempty"`
 }
+
+// PortBinding is one host's binding of a port (binding-extended's "binding").
+type PortBinding struct {
+	Host       string         `json:"host"`
+	VNICType   string         `json:"vnic_type"`
+	Profile    map[string]any `json:"profile"`
+	VIFType    string         `json:"vif_type"`
+	VIFDetails map[string]any `json:"vif_details"`
+	Status     string         `json:"status"`
+}
+
+// Binding statuses (binding-extended).
+const (
+	BindingActive   = "ACTIVE"
+	BindingInactive = "INACTIVE"
+)
 
 // ConditionVFProgrammed is the port condition the host agent owns: its VF is programmed.
 const ConditionVFProgrammed = "VFProgrammed"

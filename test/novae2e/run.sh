@@ -7,13 +7,11 @@
 # emulated hosts (vflink lab up --topology-only: VFs on an emulated NIC switch in namespaces) run
 # the real vflink agent, which logs in at the real Keystone. Then, with the real openstack CLI:
 # a boot on a direct port, its VF checked on exactly the PCI address Nova chose, Nova's
-# network-vif-plugged, quotas, delete → port DOWN and VF restored, tokens (revoked, unknown,
-# another project).
-#
-# STATUS: passes on this machine (9 checks, ~150 s incl. the stack); live migration not yet.
+# network-vif-plugged, quotas, a Nova-created port, tokens (revoked, unknown, another project),
+# live migration h1 <-> h2, delete → port DOWN and VF restored.
 #
 # Root (namespaces, apt). Prints one line per check and ends with
-#   nova-e2e: PASS <n> checks boot_to_active_s=<f> total_s=<f>
+#   nova-e2e: PASS <n> checks boot_to_active_s=<f> live_migration_s=<f> total_s=<f>
 # or nova-e2e: FAIL <check>: <why>. Work directory: $NOVAE2E_DIR (default /var/tmp/vflink-novae2e),
 # removed at the end unless KEEP=1.
 set -euo pipefail
@@ -110,12 +108,16 @@ as admin flavor create --vcpus 1 --ram 64 --disk 1 f1 >/dev/null || fail flavor 
 as admin image create --public --disk-format raw --container-format bare --property location=file:///images/vm.raw i1 >/dev/null ||
   fail image "image create"
 
-before=$("$VFLINK" agent inventory --state --config "$LAB/agent-h1.json"; "$VFLINK" agent inventory --state --config "$LAB/agent-h2.json")
+# every VF's state before anything was bound: what each must be restored to
+"$VFLINK" agent inventory --state --config "$LAB/agent-h1.json" >"$D/before-h1.json"
+"$VFLINK" agent inventory --state --config "$LAB/agent-h2.json" >"$D/before-h2.json"
+saved() { python3 -c 'import json,sys; d={}; [d.update(json.load(open(f))) for f in sys.argv[2:]]; print(d[sys.argv[1]])' "$1" "$D"/before-h1.json "$D"/before-h2.json; }
 t=$(date +%s.%N)
 as demo server create --flavor f1 --image i1 --port "$PORT" --wait vm1 -f json >"$D/vm1.json" 2>"$D/vm1.err" ||
   fail boot "server create: $(tail -n 3 "$D/vm1.err")"
 BOOT=$(python3 -c "print(round($(date +%s.%N) - $t, 2))")
 [ "$(jget 'd["status"]' <"$D/vm1.json")" = ACTIVE ] || fail boot "server status $(jget 'd["status"]' <"$D/vm1.json")"
+VM1=$(jget 'd["id"]' <"$D/vm1.json")
 pass "openstack server create --port: ACTIVE in ${BOOT}s"
 
 as admin port show "$PORT" -f json >"$D/p1.json"
@@ -177,18 +179,41 @@ done
 [ "$code" = 401 ] || fail tokens "a revoked token still works after 10 s (cache bound 3 s)"
 pass "unknown token 401; another project's member 404; a revoked token refused after $(python3 -c "print(round($(date +%s.%N) - $t, 1))")s (cache bound 3 s)"
 
+# live migration between the two compute hosts (binding-extended): Nova binds the port on the
+# destination with the VF its PCI tracker claimed there, activates that binding when the guest has
+# moved, and deletes the source's; the destination's agent programs its VF, the source's restores
+SRC=$HOST SRCSLOT=$SLOT
+DST=h1; [ "$SRC" = h1 ] && DST=h2
+t=$(date +%s.%N)
+as admin --os-compute-api-version 2.30 server migrate --live-migration --host "$DST" --wait "$VM1" >"$D/migrate.out" 2>&1 ||
+  fail migrate "server migrate --live-migration --host $DST: $(tail -n 3 "$D/migrate.out")"
+[ "$(as admin server show "$VM1" -f value -c OS-EXT-SRV-ATTR:host)" = "$DST" ] ||
+  fail migrate "vm1 is on $(as admin server show "$VM1" -f value -c OS-EXT-SRV-ATTR:host) after migrating to $DST: $(tail -n 3 "$D/migrate.out")"
+for _ in $(seq 100); do
+  as admin port show "$PORT" -f json >"$D/p1m.json"
+  [ "$(jget 'd["status"]' <"$D/p1m.json")" = ACTIVE ] && [ "$(jget 'd["binding_host_id"]' <"$D/p1m.json")" = "$DST" ] && break
+  sleep 0.2
+done
+MIGRATE=$(python3 -c "print(round($(date +%s.%N) - $t, 2))")
+[ "$(jget 'd["binding_host_id"]' <"$D/p1m.json")" = "$DST" ] || fail migrate "the port's binding is on $(jget 'd["binding_host_id"]' <"$D/p1m.json"), want $DST"
+[ "$(jget 'd["status"]' <"$D/p1m.json")" = ACTIVE ] || fail migrate "the port is $(jget 'd["status"]' <"$D/p1m.json") on $DST"
+SLOT=$(jget 'd["binding_profile"]["pci_slot"]' <"$D/p1m.json")
+HOST=$DST
+got=$("$VFLINK" agent inventory --state --config "$LAB/agent-$DST.json" | jget "d['$SLOT']")
+case "$got" in "MAC $MAC, vlan 15, spoof checking on"*) ;; *) fail migrate "VF $SLOT of $DST carries '$got', want MAC $MAC vlan 15";; esac
+now=$("$VFLINK" agent inventory --state --config "$LAB/agent-$SRC.json" | jget "d['$SRCSLOT']")
+[ "$now" = "$(saved "$SRCSLOT")" ] || fail migrate "the source's VF $SRCSLOT is '$now', not restored to '$(saved "$SRCSLOT")'"
+ADMIN_TOKEN=$(as admin token issue -f value -c id)
+hosts=$(curl -sf -H "X-Auth-Token: $ADMIN_TOKEN" "$VFLINK_URL/network/v2.0/ports/$PORT/bindings" | jget '" ".join(b["host"]+":"+b["status"] for b in d["bindings"])')
+[ "$hosts" = "$DST:ACTIVE" ] || fail migrate "the port's bindings after the migration: $hosts, want $DST:ACTIVE only"
+pass "live migration $SRC -> $DST: port ACTIVE on $DST in ${MIGRATE}s, VF $SLOT there carries MAC $MAC vlan 15, $SRC's VF $SRCSLOT restored, bindings: $hosts"
+
 # delete: the port goes DOWN and its VF back to what it was
 as demo server delete --wait vm1 || fail delete "server delete"
+was=$(saved "$SLOT")
 for _ in $(seq 100); do
   st=$(as admin port show "$PORT" -f value -c status)
   now=$("$VFLINK" agent inventory --state --config "$LAB/agent-$HOST.json" | jget "d['$SLOT']")
-  was=$(echo "$before" | python3 -c 'import json,sys
-dec = json.JSONDecoder(); s = sys.stdin.read(); i = 0; out = {}
-while i < len(s):
-    while i < len(s) and s[i].isspace(): i += 1
-    if i >= len(s): break
-    o, i = dec.raw_decode(s, i); out.update(o)
-print(out[sys.argv[1]])' "$SLOT")
   [ "$st" = DOWN ] && [ "$now" = "$was" ] && break; sleep 0.2
 done
 [ "$st" = DOWN ] || fail delete "port $st after the server was deleted"
@@ -196,4 +221,4 @@ done
 pass "server delete: port DOWN, VF $SLOT restored ($was)"
 
 TOTAL=$(python3 -c "print(round($(date +%s.%N) - $T0, 1))")
-echo "nova-e2e: PASS $checks checks boot_to_active_s=$BOOT total_s=$TOTAL"
+echo "nova-e2e: PASS $checks checks boot_to_active_s=$BOOT live_migration_s=$MIGRATE total_s=$TOTAL"

@@ -18,7 +18,7 @@
 //
 //	networks/<id>                 api.Network (subnets are joined at read time)
 //	subnets/<id>                  api.Subnet
-//	ports/<id>                    api.Port
+//	ports/<id>                    api.Port (with its inactive bindings, bindings.go)
 //	idx/net-subnets/<net>/<sub>   ""   subnets of a network
 //	idx/net-ports/<net>/<port>    ""   ports of a network (network delete needs it empty)
 //	idx/net-bound/<net>/<port>    ""   bound ports (provider changes need it empty)

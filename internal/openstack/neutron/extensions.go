@@ -14,6 +14,7 @@ func ext(alias, name, desc string) api.Extension {
 var extensions = []api.Extension{
 	ext("provider", "Provider Network", "Expose mapping of virtual networks to physical networks (vlan, flat)"),
 	ext("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
+	ext("binding-extended", "Port Bindings Extended", "Expose port bindings of a virtual port to external application"),
 	ext("port-security", "Port Security", "Provides port security"),
 	ext("standard-attr-revisions", "Resource revision numbers", "Expose revision_number and If-Match constraints on standard attribute resources"),
 	ext("revision-if-match", "If-Match constraints based on revision_number", "Updates can be made conditional on If-Match: revision_number=N"),

@@ -42,6 +42,9 @@ type portRequest struct {
 	profileOK                                           bool
 	fixed                                               []ipRequest
 	fixedOK                                             bool
+	// edit, when set, changes the port after the attributes above (binding-extended's
+	// operations): it sees the port's network and may refuse.
+	edit func(p *api.Port, n *api.Network) error
 }
 
 func decodePort(a *attrs, create bool) (portRequest, error) {
@@ -615,6 +618,7 @@ func normPort(p api.Port) api.Port {
 		p.Conditions = []api.Condition{}
 	}
 	p.PCIRequest = ""
+	p.Inactive = nil
 	return p
 }
 
@@ -747,6 +751,12 @@ func (s *Service) changePort(ctx context.Context, c *auth.Context, id string, re
 		p := old
 		p.FixedIPs = append([]api.FixedIP(nil), old.FixedIPs...)
 		req.applyTo(&p)
+		if req.edit != nil {
+			p.Inactive = slices.Clone(old.Inactive)
+			if err := req.edit(&p, &no.Value); err != nil {
+				return err
+			}
+		}
 		bound := old.HostID != ""
 		if bound && req.vnicOK && req.vnic != old.VNICType && p.HostID != "" {
 			return errf(http.StatusConflict, "PortBound", "Unable to complete operation on port %s, port is already bound to host %s, port type: %s, old_vnic_type: %s, new_vnic_type: %s. Unbind it first.", id, old.HostID, old.VIFType, old.VNICType, req.vnic)

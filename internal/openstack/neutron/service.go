@@ -224,6 +224,12 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h("GET /ports/{id}", s.showPort)
 	h("PUT /ports/{id}", s.updatePort)
 	h("DELETE /ports/{id}", s.deletePort)
+	h("GET /ports/{id}/bindings", s.listBindings)
+	h("POST /ports/{id}/bindings", s.createBinding)
+	h("GET /ports/{id}/bindings/{host}", s.showBinding)
+	h("PUT /ports/{id}/bindings/{host}", s.updateBinding)
+	h("DELETE /ports/{id}/bindings/{host}", s.deleteBinding)
+	h("PUT /ports/{id}/bindings/{host}/activate", s.activateBinding)
 
 	s.registerTrunks(h)
 	s.registerQuotas(h)
