@@ -79,6 +79,15 @@ func TestBindingExtendedLiveMigration(t *testing.T) {
 		t.Fatalf("activate active: %s", r.raw)
 	}
 
+	// an inactive binding's profile can be changed (Nova re-claims another VF); host is the URL's
+	moved := map[string]any{"pci_slot": "0000:82:10.2", "pci_vendor_info": "8086:10ed", "physical_network": "sriov"}
+	u := e.must(200, "PUT", "/ports/"+id+"/bindings/h2", map[string]any{"binding": map[string]any{"profile": moved}}).obj("binding")
+	if str(u["profile"].(map[string]any), "pci_slot") != "0000:82:10.2" || str(u, "status") != "INACTIVE" {
+		t.Fatalf("updated binding: %v", u)
+	}
+	e.must(400, "PUT", "/ports/"+id+"/bindings/h2", map[string]any{"binding": map[string]any{"host": "h4"}})
+	e.must(200, "PUT", "/ports/"+id+"/bindings/h2", map[string]any{"binding": map[string]any{"profile": dst}})
+
 	// activation: one write
 	a := e.must(200, "PUT", "/ports/"+id+"/bindings/h2/activate", nil).body
 	if str(a, "host") != "h2" || str(a, "status") != "ACTIVE" || str(a, "vif_type") != "hw_veb" {
