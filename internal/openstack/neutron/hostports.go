@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -428,4 +429,76 @@ func (s *Service) ReportTxn(ctx context.Context, t *store.Txn, host string, repo
 		return nil, store.ErrConflict // a refusal must rest on a linearizable read: read again
 	}
 	return errs, nil
+}
+
+// HostPorts lists the VF-backed ports bound to host with their network's physical network and
+// VLAN (each with the revision of its last write), and the store revision they were read at.
+func (s *Service) HostPorts(ctx context.Context, host string) ([]api.HostPort, int64, error) {
+	// the bound-port index (value: host) narrows the read to ports bound somewhere
+	bound, rev, err := store.List[string](ctx, s.st, "idx/net-bound/")
+	if err != nil {
+		return nil, 0, err
+	}
+	var ids []string
+	for _, b := range bound {
+		if b.Value == host {
+			_, portID, _ := strings.Cut(strings.TrimPrefix(b.Key, "idx/net-bound/"), "/")
+			ids = append(ids, portID)
+		}
+	}
+	objs, errs := getPorts(ctx, s.st, ids, rev)
+	out := []api.HostPort{}
+	nets := map[string]*api.Network{}
+	at := store.ListOptions{Rev: rev}
+	for i, po := range objs {
+		if errors.Is(errs[i], store.ErrNotFound) {
+			continue
+		} else if errs[i] != nil {
+			return nil, 0, errs[i]
+		}
+		p := po.Value
+		if !vfVNIC(p.VNICType) {
+			continue
+		}
+		n, ok := nets[p.NetworkID]
+		if !ok {
+			no, err := store.GetAt[api.Network](ctx, s.st, netKey(p.NetworkID), at)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, 0, err
+			}
+			n = &no.Value
+			nets[p.NetworkID] = n
+		}
+		_, hp := hostPortOf(&p, n, po.ModRevision)
+		out = append(out, hp)
+	}
+	return out, rev, nil
+}
+
+// ReportStatus records what the host agent serving a port says about it: status, additions to
+// binding:profile (pci_slot, pci_vendor_info, physical_network) and conditions (by type).
+func (s *Service) ReportStatus(ctx context.Context, id, host string, st api.PortStatus) (api.Port, error) {
+	if err := ValidReportStatus(st.Status); err != nil {
+		return api.Port{}, err
+	}
+	var out api.Port
+	err := retry(ctx, func(int) error {
+		o, err := store.Get[api.Port](ctx, s.st, portKey(id))
+		if errors.Is(err, store.ErrNotFound) {
+			return notFound("port", id)
+		} else if err != nil {
+			return err
+		}
+		p := o.Value
+		if p.HostID != host {
+			return errf(http.StatusConflict, "PortNotBoundHere", "Port %s is bound to host %q, not %q.", id, p.HostID, host)
+		}
+		applyReport(&p, st, s.now())
+		if _, err := store.Update(ctx, s.st, portKey(id), p, o.ModRevision); err != nil {
+			return err
+		}
+		out = p
+		return nil
+	})
+	return normPort(out), err
 }
