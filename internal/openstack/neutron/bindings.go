@@ -66,16 +66,26 @@ func normBinding(b api.PortBinding) api.PortBinding {
 	return b
 }
 
-// bindingOn derives b's VIF type and details on network n, as bind does for the active binding.
-func bindingOn(p *api.Port, n *api.Network, b *api.PortBinding) {
+// bindingOn derives b's VIF type and details on network n, as bind does for the active binding;
+// a binding vflink cannot serve is Neutron's PortBindingError.
+func bindingOn(p *api.Port, n *api.Network, b *api.PortBinding) error {
 	q := *p
 	q.HostID, q.VNICType = b.Host, b.VNICType
 	bind(&q, n)
 	b.VIFType, b.VIFDetails = q.VIFType, q.VIFDetails
+	if b.VIFType == api.VIFBindingFailed {
+		return errf(http.StatusInternalServerError, "PortBindingError", "Binding for port %s on host %s could not be created or updated: %s", p.ID, b.Host, whyFailed(b.VNICType, n))
+	}
+	return nil
 }
 
-func bindingError(id, host, why string) error {
-	return errf(http.StatusInternalServerError, "PortBindingError", "Binding for port %s on host %s could not be created or updated: %s", id, host, why)
+// inactiveOn is the index of host's inactive binding, -1 if it has none.
+func inactiveOn(p *api.Port, host string) int {
+	return slices.IndexFunc(p.Inactive, func(b api.PortBinding) bool { return b.Host == host })
+}
+
+func bindingNotFound(id, host string) error {
+	return errf(http.StatusNotFound, "PortBindingNotFound", "Binding for port %s for host %s could not be found.", id, host)
 }
 
 // whyFailed says why vflink cannot bind vnic on n.
@@ -137,7 +147,7 @@ func (s *Service) showBinding(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
-	return errf(http.StatusNotFound, "PortBindingNotFound", "Binding for port %s for host %s could not be found.", p.ID, host)
+	return bindingNotFound(p.ID, host)
 }
 
 // bindingRequest is a POST or PUT body's binding.
@@ -209,9 +219,8 @@ func (s *Service) createBinding(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		b := api.PortBinding{Host: br.host, VNICType: br.vnic, Profile: br.profile, Status: api.BindingInactive}
-		bindingOn(p, n, &b)
-		if b.VIFType == api.VIFBindingFailed {
-			return bindingError(id, br.host, whyFailed(b.VNICType, n))
+		if err := bindingOn(p, n, &b); err != nil {
+			return err
 		}
 		if p.HostID == "" { // no active binding: this one is
 			p.HostID, p.VNICType, p.Profile = b.Host, b.VNICType, b.Profile
@@ -250,18 +259,17 @@ func (s *Service) updateBinding(w http.ResponseWriter, r *http.Request) error {
 			if br.profileOK {
 				b.Profile = br.profile
 			}
-			bindingOn(p, n, &b)
-			if b.VIFType == api.VIFBindingFailed {
-				return bindingError(id, host, whyFailed(b.VNICType, n))
+			if err := bindingOn(p, n, &b); err != nil {
+				return err
 			}
 			p.Profile = b.Profile
 			p.PCIRequest, _ = b.Profile["pci_slot"].(string)
 			out = b
 			return nil
 		}
-		i := slices.IndexFunc(p.Inactive, func(b api.PortBinding) bool { return b.Host == host })
+		i := inactiveOn(p, host)
 		if i < 0 {
-			return errf(http.StatusNotFound, "PortBindingNotFound", "Binding for port %s for host %s could not be found.", id, host)
+			return bindingNotFound(id, host)
 		}
 		b := p.Inactive[i]
 		if br.vnicOK {
@@ -270,9 +278,8 @@ func (s *Service) updateBinding(w http.ResponseWriter, r *http.Request) error {
 		if br.profileOK {
 			b.Profile = br.profile
 		}
-		bindingOn(p, n, &b)
-		if b.VIFType == api.VIFBindingFailed {
-			return bindingError(id, host, whyFailed(b.VNICType, n))
+		if err := bindingOn(p, n, &b); err != nil {
+			return err
 		}
 		p.Inactive[i], out = b, b
 		return nil
@@ -297,9 +304,9 @@ func (s *Service) activateBinding(w http.ResponseWriter, r *http.Request) error 
 		if p.HostID == host {
 			return errf(http.StatusConflict, "PortBindingAlreadyActive", "Binding for port %s on host %s is already active.", id, host)
 		}
-		i := slices.IndexFunc(p.Inactive, func(b api.PortBinding) bool { return b.Host == host })
+		i := inactiveOn(p, host)
 		if i < 0 {
-			return errf(http.StatusNotFound, "PortBindingNotFound", "Binding for port %s for host %s could not be found.", id, host)
+			return bindingNotFound(id, host)
 		}
 		b := p.Inactive[i]
 		p.Inactive = slices.Delete(p.Inactive, i, i+1)
@@ -335,7 +342,7 @@ func (s *Service) deleteBinding(w http.ResponseWriter, r *http.Request) error {
 			p.HostID, p.Profile, p.PCIRequest = "", map[string]any{}, ""
 			return nil
 		}
-		i := slices.IndexFunc(p.Inactive, func(b api.PortBinding) bool { return b.Host == host })
+		i := inactiveOn(p, host)
 		if i < 0 {
 			return errSkip
 		}
