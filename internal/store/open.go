@@ -69,6 +69,8 @@ func openExternal(ctx context.Context, o Options) (*Store, error) {
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 3 * time.Second,
 		Logger:               newEtcdLogger(o.Logger, new(atomic.Bool)),
+		// the cluster's --max-request-bytes decides; a bulk create may be a few MB
+		MaxCallSendMsgSize: EmbeddedMaxRequestBytes + 1<<20,
 	}
 	if o.CertFile != "" || o.KeyFile != "" || o.CAFile != "" {
 		tc, err := tlsConfig(o)
@@ -159,6 +161,12 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// The embedded member's transaction limits (etcd's defaults are 128 operations and 1.5 MiB).
+const (
+	EmbeddedMaxTxnOps       = 1 << 16
+	EmbeddedMaxRequestBytes = 10 << 20
+)
+
 func openEmbedded(ctx context.Context, o Options) (*Store, error) {
 	if o.DataDir == "" {
 		return nil, errors.New("an embedded store needs a data dir (--data-dir)")
@@ -182,6 +190,9 @@ func openEmbedded(ctx context.Context, o Options) (*Store, error) {
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newEtcdLogger(o.Logger, &closing))
 	cfg.AutoCompactionMode = embed.CompactorModePeriodic
 	cfg.AutoCompactionRetention = "1h"
+	// a native bulk create is one transaction: 1000 ports are ~6000 compares and writes, ~1.5 MB
+	cfg.MaxTxnOps = EmbeddedMaxTxnOps
+	cfg.MaxRequestBytes = EmbeddedMaxRequestBytes
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)

@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -56,9 +58,36 @@ type check struct {
 type Txn struct {
 	s      *Store
 	checks []check
+	seen   map[check]bool
 	ops    []clientv3.Op
 	err    error
 }
+
+// addCheck records a compare once: a transaction that stages many objects (a bulk create)
+// repeats the same compare (the network unchanged, its subnets unchanged) for each of them.
+func (t *Txn) addCheck(c check) {
+	if t.seen == nil {
+		t.seen = map[check]bool{}
+	}
+	if t.seen[c] {
+		return
+	}
+	t.seen[c] = true
+	t.checks = append(t.checks, c)
+}
+
+// TooLargeError is a transaction etcd refused for its size: more operations than the cluster's
+// --max-txn-ops, or more bytes than its --max-request-bytes.
+type TooLargeError struct {
+	Compares, Ops int
+	Cause         error
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("transaction of %d compares and %d writes is too large for the etcd cluster: %v", e.Compares, e.Ops, e.Cause)
+}
+
+func (e *TooLargeError) Unwrap() error { return e.Cause }
 
 // Txn starts a transaction.
 func (s *Store) Txn() *Txn { return &Txn{s: s} }
@@ -73,19 +102,19 @@ func (t *Txn) put(key string, v any) {
 
 // Create puts v at key, which must not exist.
 func (t *Txn) Create(key string, v any) {
-	t.checks = append(t.checks, check{kind: checkAbsent, key: key})
+	t.addCheck(check{kind: checkAbsent, key: key})
 	t.put(key, v)
 }
 
 // Update puts v at key, which must still be at modRev.
 func (t *Txn) Update(key string, v any, modRev int64) {
-	t.checks = append(t.checks, check{kind: checkModRev, key: key, rev: modRev})
+	t.addCheck(check{kind: checkModRev, key: key, rev: modRev})
 	t.put(key, v)
 }
 
 // Delete removes key, which must still be at modRev.
 func (t *Txn) Delete(key string, modRev int64) {
-	t.checks = append(t.checks, check{kind: checkModRev, key: key, rev: modRev})
+	t.addCheck(check{kind: checkModRev, key: key, rev: modRev})
 	t.ops = append(t.ops, clientv3.OpDelete(t.s.full(key)))
 }
 
@@ -104,18 +133,18 @@ func (t *Txn) DeletePrefix(prefix string) {
 
 // Unchanged requires key to still be at modRev, without writing it.
 func (t *Txn) Unchanged(key string, modRev int64) {
-	t.checks = append(t.checks, check{kind: checkModRev, key: key, rev: modRev})
+	t.addCheck(check{kind: checkModRev, key: key, rev: modRev})
 }
 
 // PrefixEmpty requires that no key exists under prefix.
 func (t *Txn) PrefixEmpty(prefix string) {
-	t.checks = append(t.checks, check{kind: checkPrefixEmpty, key: prefix})
+	t.addCheck(check{kind: checkPrefixEmpty, key: prefix})
 }
 
 // PrefixUnchangedSince requires that no key under prefix was created or written after rev
 // (a List at rev saw them all). Deletions under the prefix are not detected.
 func (t *Txn) PrefixUnchangedSince(prefix string, rev int64) {
-	t.checks = append(t.checks, check{kind: checkPrefixSince, key: prefix, rev: rev})
+	t.addCheck(check{kind: checkPrefixSince, key: prefix, rev: rev})
 }
 
 func (t *Txn) cmps() []clientv3.Cmp {
@@ -161,6 +190,10 @@ func (t *Txn) Commit(ctx context.Context) (int64, error) {
 		return 0, t.err
 	}
 	r, err := t.s.c.Txn(ctx).If(t.cmps()...).Then(t.ops...).Else(t.elseOps()...).Commit()
+	if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) ||
+		errors.Is(err, rpctypes.ErrGRPCTooManyOps) || errors.Is(err, rpctypes.ErrGRPCRequestTooLarge) {
+		return 0, &TooLargeError{Compares: len(t.checks), Ops: len(t.ops), Cause: err}
+	}
 	if err != nil {
 		return 0, wrap("commit", err)
 	}

@@ -3,6 +3,7 @@ package neutron
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -167,9 +168,10 @@ func (s *Service) resolve(cur provider, r providerRequest) (provider, error) {
 }
 
 // pickVLAN chooses a VLAN for p on a network with the given VN ID: the VN ID by convention when it
-// is a valid VLAN and not in skip, else the lowest free VLAN of the physnet's ranges.
-func (s *Service) pickVLAN(ctx context.Context, p provider, vnid int, skipVNID bool) (int, error) {
-	if vnid <= maxVLAN && !skipVNID {
+// is a valid VLAN and not in skip, else the lowest free VLAN of the physnet's ranges. staged holds
+// the reservations other networks of the same transaction make (nil for one network).
+func (s *Service) pickVLAN(ctx context.Context, p provider, vnid int, skipVNID bool, staged map[string]bool) (int, error) {
+	if vnid <= maxVLAN && !skipVNID && !staged["vlan/"+p.physnet+"/"+strconv.Itoa(vnid)] {
 		return vnid, nil
 	}
 	keys, _, err := s.st.Keys(ctx, "vlan/"+p.physnet+"/")
@@ -184,7 +186,7 @@ func (s *Service) pickVLAN(ctx context.Context, p provider, vnid int, skipVNID b
 	}
 	for _, r := range s.cfg.VLANRanges[p.physnet] {
 		for v := r.Min; v <= r.Max; v++ {
-			if !used[v] {
+			if !used[v] && !staged["vlan/"+p.physnet+"/"+strconv.Itoa(v)] {
 				return v, nil
 			}
 		}
@@ -311,81 +313,138 @@ func (r networkRequest) applyTo(n *api.Network) {
 }
 
 func (s *Service) createNetwork(w http.ResponseWriter, r *http.Request) error {
-	c := caller(r)
-	a, err := decodeBody(r.Body, "network")
+	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		return err
 	}
-	req, err := decodeNetwork(a, true)
+	items, bulk, err := parseBulk(b, "network", "networks")
 	if err != nil {
 		return err
+	}
+	ns, err := s.createNetworks(r.Context(), caller(r), items)
+	if err != nil {
+		return err
+	}
+	if bulk {
+		writeJSON(w, http.StatusCreated, map[string]any{"networks": ns})
+		return nil
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"network": ns[0]})
+	return nil
+}
+
+// networkDraft is one network of a create request before the transaction.
+type networkDraft struct {
+	n         api.Network
+	prov      provider
+	res       string // the provider reservation staged (vlan/<physnet>/<vlan|flat>)
+	vnidTaken bool   // its VN ID's VLAN is taken: pick from the physnet's ranges
+}
+
+func (s *Service) decodeNewNetwork(c *auth.Context, a *attrs) (*networkDraft, error) {
+	req, err := decodeNetwork(a, true)
+	if err != nil {
+		return nil, err
 	}
 	proj, err := owner(c, a)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := a.rest(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkProviderPolicy(c, req.prov); err != nil {
-		return err
+		return nil, err
 	}
 	prov, err := s.resolve(provider{}, req.prov)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now := s.now()
-	n := api.Network{
+	d := &networkDraft{prov: prov, n: api.Network{
 		ID: uuid.NewString(), TenantID: proj, ProjectID: proj, AdminStateUp: true, MTU: s.cfg.DefaultMTU,
 		Status: api.StatusActive, PortSecurityEnabled: true, CreatedAt: now, UpdatedAt: now, RevisionNumber: 1,
+	}}
+	req.applyTo(&d.n)
+	return d, nil
+}
+
+// createNetworks creates the networks of one request in one transaction: all of them or none.
+// They take consecutive VN IDs.
+func (s *Service) createNetworks(ctx context.Context, c *auth.Context, as []*attrs) ([]api.Network, error) {
+	drafts := make([]*networkDraft, len(as))
+	for i, a := range as {
+		d, err := s.decodeNewNetwork(c, a)
+		if err != nil {
+			return nil, bulkErr(err, i, len(as))
+		}
+		drafts[i] = d
 	}
-	req.applyTo(&n)
-	vnidTaken := false
-	err = retry(r.Context(), func(int) error {
-		ctr, err := store.Get[int](r.Context(), s.st, "counters/vnid")
+	err := retry(ctx, func(int) error {
+		ctr, err := store.Get[int](ctx, s.st, "counters/vnid")
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		n.VNID = ctr.Value + 1
-		p := prov
-		if p.autoSeg {
-			v, err := s.pickVLAN(r.Context(), p, n.VNID, vnidTaken)
-			if err != nil {
+		t := s.st.Txn()
+		staged := map[string]bool{} // reservations of this transaction
+		quota := map[string]int{}
+		for i, d := range drafts {
+			n := &d.n
+			n.VNID = ctr.Value + 1 + i
+			p := d.prov
+			if p.autoSeg {
+				v, err := s.pickVLAN(ctx, p, n.VNID, d.vnidTaken, staged)
+				if err != nil {
+					return bulkErr(err, i, len(drafts))
+				}
+				p.seg = &v
+			}
+			p.apply(n)
+			d.res = p.reservation()
+			if d.res != "" {
+				if staged[d.res] {
+					return bulkErr(vlanInUse(p), i, len(drafts))
+				}
+				staged[d.res] = true
+				t.Create(d.res, n.ID)
+			}
+			quota[n.ProjectID]++
+			t.Create("vnid/"+strconv.Itoa(n.VNID), n.ID)
+			t.Create(netKey(n.ID), *n)
+		}
+		for _, proj := range sortedKeys(quota) {
+			if err := s.checkQuotaN(ctx, s.st, t, proj, "network", quota[proj]); err != nil {
 				return err
 			}
-			p.seg = &v
 		}
-		p.apply(&n)
-		t := s.st.Txn()
-		if err := s.checkQuota(r.Context(), s.st, t, proj, "network"); err != nil {
-			return err
-		}
-		t.Update("counters/vnid", n.VNID, ctr.ModRevision)
-		t.Create("vnid/"+strconv.Itoa(n.VNID), n.ID)
-		t.Create(netKey(n.ID), n)
-		res := p.reservation()
-		if res != "" {
-			t.Create(res, n.ID)
-		}
-		_, err = t.Commit(r.Context())
+		t.Update("counters/vnid", ctr.Value+len(drafts), ctr.ModRevision)
+		_, err = t.Commit(ctx)
 		var ce *store.ConflictError
-		if errors.As(err, &ce) && res != "" && ce.Key == res && ce.Reason == store.Exists {
-			if !p.autoSeg {
-				return vlanInUse(p)
-			}
-			if n.VNID <= maxVLAN && *p.seg == n.VNID {
-				vnidTaken = true
+		if errors.As(err, &ce) && ce.Reason == store.Exists && strings.HasPrefix(ce.Key, "vlan/") {
+			for i, d := range drafts {
+				if d.res != ce.Key {
+					continue
+				}
+				p := providerOf(&d.n)
+				if !d.prov.autoSeg {
+					return bulkErr(vlanInUse(p), i, len(drafts))
+				}
+				if d.n.VNID <= maxVLAN && *p.seg == d.n.VNID {
+					d.vnidTaken = true
+				}
 			}
 		}
-		return err
+		return txnSizeErr(err, len(drafts), "networks")
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.log.Info("network created", "network", n.ID, "vn_id", n.VNID, "project", proj)
-	n.Subnets = []string{}
-	writeJSON(w, http.StatusCreated, map[string]any{"network": normNetwork(n)})
-	return nil
+	out := make([]api.Network, len(drafts))
+	for i, d := range drafts {
+		s.log.Info("network created", "network", d.n.ID, "vn_id", d.n.VNID, "project", d.n.ProjectID)
+		out[i] = normNetwork(d.n)
+	}
+	return out, nil
 }
 
 func normNetwork(n api.Network) api.Network {
@@ -513,7 +572,7 @@ func (s *Service) updateNetwork(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			if p.autoSeg {
-				v, err := s.pickVLAN(r.Context(), p, n.VNID, vnidTaken)
+				v, err := s.pickVLAN(r.Context(), p, n.VNID, vnidTaken, nil)
 				if err != nil {
 					return err
 				}

@@ -140,6 +140,11 @@ func (s *Service) usage(ctx context.Context, project, resource string) (n int, p
 // stale read only costs a retry), and with a finite limit the one that makes the count exact
 // under concurrency.
 func (s *Service) checkQuota(ctx context.Context, st *store.Store, t *store.Txn, project, resource string) error {
+	return s.checkQuotaN(ctx, st, t, project, resource, 1)
+}
+
+// checkQuotaN is checkQuota for k new resources at once (a bulk create).
+func (s *Service) checkQuotaN(ctx context.Context, st *store.Store, t *store.Txn, project, resource string, k int) error {
 	q, qrev, err := s.quotaIn(ctx, st, project)
 	if err != nil {
 		return err
@@ -152,7 +157,7 @@ func (s *Service) checkQuota(ctx context.Context, st *store.Store, t *store.Txn,
 	if err != nil {
 		return err
 	}
-	if n+1 > q[resource] {
+	if n+k > q[resource] {
 		return overQuota(resource)
 	}
 	t.PrefixUnchangedSince(prefix, rev)

@@ -3,6 +3,7 @@ package neutron
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vflink/vflink/api"
+	"github.com/vflink/vflink/internal/auth"
 	"github.com/vflink/vflink/internal/ipam"
 	"github.com/vflink/vflink/internal/store"
 )
@@ -43,76 +45,99 @@ func toIPAM(sn *api.Subnet) (ipam.Subnet, error) {
 var ipv6Modes = []string{"slaac", "dhcpv6-stateful", "dhcpv6-stateless"}
 
 func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request) error {
-	c := caller(r)
-	a, err := decodeBody(r.Body, "subnet")
+	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		return err
 	}
-	if err := a.readOnly("POST", "id", "created_at", "updated_at", "revision_number"); err != nil {
+	items, bulk, err := parseBulk(b, "subnet", "subnets")
+	if err != nil {
 		return err
+	}
+	subs, err := s.createSubnets(r.Context(), caller(r), items)
+	if err != nil {
+		return err
+	}
+	if bulk {
+		writeJSON(w, http.StatusCreated, map[string]any{"subnets": subs})
+		return nil
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"subnet": subs[0]})
+	return nil
+}
+
+// subnetDraft is one subnet of a create request before the transaction.
+type subnetDraft struct {
+	sn  api.Subnet
+	sub ipam.Subnet
+}
+
+func (s *Service) decodeNewSubnet(c *auth.Context, a *attrs) (*subnetDraft, error) {
+	var err error
+	if err := a.readOnly("POST", "id", "created_at", "updated_at", "revision_number"); err != nil {
+		return nil, err
 	}
 	now := s.now()
 	sn := api.Subnet{ID: uuid.NewString(), EnableDHCP: true, CreatedAt: now, UpdatedAt: now,
 		HostRoutes: []api.HostRoute{}, DNSNameservers: []string{}, ServiceTypes: []string{}, Tags: []string{}}
 	if sn.Name, _, err = a.str("name", maxStr); err != nil {
-		return err
+		return nil, err
 	}
 	if sn.Description, _, err = a.str("description", maxStr); err != nil {
-		return err
+		return nil, err
 	}
 	netID, ok, err := a.str("network_id", 64)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !ok {
-		return badRequest("Failed to parse request. Required attribute 'network_id' not specified")
+		return nil, badRequest("Failed to parse request. Required attribute 'network_id' not specified")
 	}
 	sn.NetworkID = netID
 	cidr, ok, err := a.str("cidr", 64)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !ok {
-		return badRequest("Failed to parse request. Required attribute 'cidr' not specified (subnet pools are not supported)")
+		return nil, badRequest("Failed to parse request. Required attribute 'cidr' not specified (subnet pools are not supported)")
 	}
 	spec := ipam.SubnetSpec{CIDR: cidr}
 	if spec.IPVersion, _, err = a.integer("ip_version"); err != nil {
-		return err
+		return nil, err
 	}
 	if a.isNull("gateway_ip") {
 		a.has("gateway_ip")
 		spec.GatewayNone = true
 	} else if gw, ok, err := a.str("gateway_ip", 64); err != nil {
-		return err
+		return nil, err
 	} else if ok {
 		spec.Gateway = &gw
 	}
 	var pools []api.AllocationPool
 	if _, err := a.decode("allocation_pools", &pools, "a list of {\"start\": IP, \"end\": IP}"); err != nil {
-		return err
+		return nil, err
 	}
 	for _, p := range pools {
 		pool, err := ipam.ParsePool(p.Start, p.End)
 		if err != nil {
-			return ipamErr(err)
+			return nil, ipamErr(err)
 		}
 		spec.Pools = append(spec.Pools, pool)
 	}
 	if b, ok, err := a.boolean("enable_dhcp"); err != nil {
-		return err
+		return nil, err
 	} else if ok {
 		sn.EnableDHCP = b
 	}
 	if _, err := a.decode("dns_nameservers", &sn.DNSNameservers, "a list of IP addresses"); err != nil {
-		return err
+		return nil, err
 	}
 	for _, d := range sn.DNSNameservers {
 		if _, err := netip.ParseAddr(d); err != nil {
-			return invalidInput("dns_nameservers: %q is not an IP address.", d)
+			return nil, invalidInput("dns_nameservers: %q is not an IP address.", d)
 		}
 	}
 	if _, err := a.decode("host_routes", &sn.HostRoutes, "a list of {\"destination\": CIDR, \"nexthop\": IP}"); err != nil {
-		return err
+		return nil, err
 	}
 	for _, m := range []struct {
 		k string
@@ -123,33 +148,33 @@ func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		if v, ok, err := a.oneOf(m.k, ipv6Modes); err != nil {
-			return err
+			return nil, err
 		} else if ok {
 			*m.p = &v
 		}
 	}
 	if a.has("subnetpool_id") && !a.isNull("subnetpool_id") {
-		return badRequest("subnetpool_id: subnet pools are not supported; give a cidr.")
+		return nil, badRequest("subnetpool_id: subnet pools are not supported; give a cidr.")
 	}
 	if v, _, err := a.boolean("use_default_subnetpool"); err != nil || v {
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return badRequest("use_default_subnetpool: subnet pools are not supported; give a cidr.")
+		return nil, badRequest("use_default_subnetpool: subnet pools are not supported; give a cidr.")
 	}
 	a.has("tags")
 	a.has("service_types")
 	a.has("segment_id")
 	proj, err := owner(c, a)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := a.rest(); err != nil {
-		return err
+		return nil, err
 	}
 	sub, err := ipam.NewSubnet(spec)
 	if err != nil {
-		return ipamErr(err)
+		return nil, ipamErr(err)
 	}
 	sn.TenantID, sn.ProjectID = proj, proj
 	sn.CIDR = sub.Prefix.String()
@@ -165,44 +190,72 @@ func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request) error {
 	for i, p := range sub.Pools {
 		sn.AllocationPools[i] = api.AllocationPool{Start: p.Start.String(), End: p.End.String()}
 	}
-	err = retry(r.Context(), func(int) error {
-		no, err := s.visibleNetwork(r.Context(), c, netID)
+	return &subnetDraft{sn: sn, sub: sub}, nil
+}
+
+// createSubnets creates the subnets of one request in one transaction: all of them or none.
+func (s *Service) createSubnets(ctx context.Context, c *auth.Context, as []*attrs) ([]api.Subnet, error) {
+	drafts := make([]*subnetDraft, len(as))
+	for i, a := range as {
+		d, err := s.decodeNewSubnet(c, a)
+		if err != nil {
+			return nil, bulkErr(err, i, len(as))
+		}
+		drafts[i] = d
+	}
+	err := retry(ctx, func(int) error {
+		all, rev, err := store.List[api.Subnet](ctx, s.st, "subnets/")
 		if err != nil {
 			return err
-		}
-		if !c.IsAdmin() && no.Value.ProjectID != c.ProjectID {
-			return errf(http.StatusForbidden, "PolicyNotAuthorized", "Only the owner of network %s may add subnets to it.", netID)
-		}
-		all, rev, err := store.List[api.Subnet](r.Context(), s.st, "subnets/")
-		if err != nil {
-			return err
-		}
-		for _, o := range all {
-			if o.Value.NetworkID != netID {
-				continue
-			}
-			other, err := netip.ParsePrefix(o.Value.CIDR)
-			if err == nil && ipam.Overlaps(other, sub.Prefix) {
-				return invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet (%s, cidr %s).", sn.CIDR, netID, o.Value.ID, o.Value.CIDR)
-			}
 		}
 		t := s.st.Txn()
-		if err := s.checkQuota(r.Context(), s.st, t, proj, "subnet"); err != nil {
-			return err
+		nets := map[string]bool{}
+		quota := map[string]int{}
+		for i, d := range drafts {
+			sn, netID := &d.sn, d.sn.NetworkID
+			if !nets[netID] {
+				no, err := s.visibleNetwork(ctx, c, netID)
+				if err != nil {
+					return bulkErr(err, i, len(drafts))
+				}
+				if !c.IsAdmin() && no.Value.ProjectID != c.ProjectID {
+					return bulkErr(errf(http.StatusForbidden, "PolicyNotAuthorized", "Only the owner of network %s may add subnets to it.", netID), i, len(drafts))
+				}
+				nets[netID] = true
+				t.Unchanged(netKey(netID), no.ModRevision)
+				t.PrefixUnchangedSince("idx/net-subnets/"+netID+"/", rev)
+			}
+			for _, o := range all {
+				if o.Value.NetworkID != netID {
+					continue
+				}
+				other, err := netip.ParsePrefix(o.Value.CIDR)
+				if err == nil && ipam.Overlaps(other, d.sub.Prefix) {
+					return bulkErr(invalidInput("Requested subnet with cidr: %s for network: %s overlaps with another subnet (%s, cidr %s).", sn.CIDR, netID, o.Value.ID, o.Value.CIDR), i, len(drafts))
+				}
+			}
+			all = append(all, store.Object[api.Subnet]{Value: *sn})
+			quota[sn.ProjectID]++
+			t.Create(subnetKey(sn.ID), *sn)
+			t.Create("idx/net-subnets/"+netID+"/"+sn.ID, "")
 		}
-		t.Unchanged(netKey(netID), no.ModRevision)
-		t.PrefixUnchangedSince("idx/net-subnets/"+netID+"/", rev)
-		t.Create(subnetKey(sn.ID), sn)
-		t.Create("idx/net-subnets/"+netID+"/"+sn.ID, "")
-		_, err = t.Commit(r.Context())
-		return err
+		for _, proj := range sortedKeys(quota) {
+			if err := s.checkQuotaN(ctx, s.st, t, proj, "subnet", quota[proj]); err != nil {
+				return err
+			}
+		}
+		_, err = t.Commit(ctx)
+		return txnSizeErr(err, len(drafts), "subnets")
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.log.Info("subnet created", "subnet", sn.ID, "network", netID, "cidr", sn.CIDR)
-	writeJSON(w, http.StatusCreated, map[string]any{"subnet": sn})
-	return nil
+	out := make([]api.Subnet, len(drafts))
+	for i, d := range drafts {
+		s.log.Info("subnet created", "subnet", d.sn.ID, "network", d.sn.NetworkID, "cidr", d.sn.CIDR)
+		out[i] = d.sn
+	}
+	return out, nil
 }
 
 // visibleSubnet reads a subnet the caller may see (its network is visible), or 404.
