@@ -33,3 +33,15 @@ type PF struct {
 	// Link is the PF's LLDP neighbor, nil until one is heard (or after it expired).
 	Link *LLDPLink `json:"link,omitempty"`
 }
+
+// AgentRecord is a host agent as the Neutron agent API lists it: written when the agent first
+// registers the host and on every fresh registration after it, and kept when the agent dies (the
+// leased Host is its liveness), until an admin deletes it.
+type AgentRecord struct {
+	Host         string `json:"host"`
+	AgentID      string `json:"agent_id,omitempty"`
+	CreatedAt    string `json:"created_at"`
+	StartedAt    string `json:"started_at"`
+	AdminStateUp bool   `json:"admin_state_up"`
+	Description  string `json:"description"`
+}

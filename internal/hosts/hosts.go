@@ -61,6 +61,7 @@ func New(st *store.Store, net *neutron.Service, cmp *nova.Service, log *slog.Log
 }
 
 func hostKey(name string) string       { return "hosts/" + name }
+func agentKey(name string) string      { return "agents/" + name }
 func allocKey(host, pci string) string { return "vfs/" + host + "/" + pci }
 func portVFKey(port string) string     { return "vf-ports/" + port }
 
@@ -174,6 +175,17 @@ func (s *Service) putHost(w http.ResponseWriter, r *http.Request) error {
 		t := s.st.Txn()
 		t.Unchanged(hostKey(name), modRev) // 0: still absent
 		t.PutLeased(hostKey(name), h, lease)
+		// the agent's record outlives its registration (Neutron's agent list shows dead agents)
+		rec, err := store.Get[api.AgentRecord](ctx, s.st, agentKey(name))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			t.Create(agentKey(name), api.AgentRecord{Host: name, AgentID: h.AgentID, CreatedAt: h.UpdatedAt, StartedAt: h.UpdatedAt, AdminStateUp: true})
+		case err != nil:
+			return err
+		case modRev == 0 || rec.Value.AgentID != h.AgentID:
+			rec.Value.StartedAt, rec.Value.AgentID = h.UpdatedAt, h.AgentID
+			t.Update(agentKey(name), rec.Value, rec.ModRevision)
+		}
 		_, err = t.Commit(ctx)
 		return err
 	})

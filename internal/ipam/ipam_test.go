@@ -786,3 +786,21 @@ func FuzzNextFree(f *testing.F) {
 		}
 	})
 }
+
+func TestEUI64(t *testing.T) {
+	// netaddr: EUI('fa:16:3e:12:34:56').ipv6(IPNetwork('2001:db8::/64').first) == 2001:db8::f816:3eff:fe12:3456
+	got, err := EUI64(netip.MustParsePrefix("2001:db8::/64"), "fa:16:3e:12:34:56")
+	if err != nil || got.String() != "2001:db8::f816:3eff:fe12:3456" {
+		t.Fatalf("EUI64 = %v, %v", got, err)
+	}
+	got, _ = EUI64(netip.MustParsePrefix("2001:db8:0:1::/64"), "00:00:00:00:00:01")
+	if got.String() != "2001:db8:0:1:200:ff:fe00:1" {
+		t.Errorf("EUI64 = %v", got)
+	}
+	if _, err := EUI64(netip.MustParsePrefix("10.0.0.0/24"), "fa:16:3e:12:34:56"); err == nil {
+		t.Error("IPv4 prefix accepted")
+	}
+	if _, err := EUI64(netip.MustParsePrefix("2001:db8::/64"), "nope"); err == nil {
+		t.Error("bad MAC accepted")
+	}
+}

@@ -239,7 +239,23 @@ func handler(st *store.Store, authn auth.Authenticator, ncfg neutron.Config, log
 		writeErr(w, http.StatusNotFound, "HTTPNotFound", fmt.Sprintf("The resource %s %s could not be found.", r.Method, r.URL.Path))
 	})
 	adm := newAdmission(max(2, runtime.GOMAXPROCS(0)), agentWindow, reg)
-	return m.wrap(recoverer(log, authenticate(authn, adm.wrap(recordRoute(mux)))))
+	return m.wrap(recoverer(log, authenticate(authn, adm.wrap(neutronFormat(recordRoute(mux))))))
+}
+
+// neutronFormat drops the ".json" format suffix Neutron accepts on every URL
+// (/v2.0/networks.json, /v2.0/quotas/<p>/details.json), the only format it serves.
+func neutronFormat(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasSuffix(p, ".json") && (strings.HasPrefix(p, "/v2.0/") || strings.HasPrefix(p, "/network/v2.0/")) {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = strings.TrimSuffix(p, ".json")
+			r2.URL.RawPath = ""
+			next.ServeHTTP(w, r2)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func neutronVersions(path string) http.HandlerFunc {

@@ -26,6 +26,8 @@ var extensions = []api.Extension{
 	ext("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
 	ext("trunk", "Trunk Extension", "Provides support for trunk ports"),
 	ext("trunk-details", "Trunk port details", "Expose trunk port details"),
+	ext("external-net", "Neutron external network", "Adds external network attribute to network resource."),
+	ext("agent", "agent", "The agent management extension."),
 	ext("quotas", "Quota management support", "Expose functions for quotas management per project"),
 	ext("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project"),
 }

@@ -204,6 +204,20 @@ func vlanInUse(p provider) *Error {
 		"Unable to create the network. The VLAN %d on physical network %s is in use.", *p.seg, p.physnet)
 }
 
+// checkExternalPolicy is Neutron's policy on router:external: only an admin sets it.
+func checkExternalPolicy(c *auth.Context, r networkRequest) error {
+	if r.externalGiven && !c.IsAdmin() {
+		return errf(http.StatusForbidden, "PolicyNotAuthorized",
+			"(rule:create_network:router:external) is disallowed by policy: only an admin may set router:external.")
+	}
+	return nil
+}
+
+// networkVisible is Neutron's get_network policy: admin, owner, shared, or external.
+func networkVisible(c *auth.Context, n *api.Network) bool {
+	return c.IsAdmin() || n.ProjectID == c.ProjectID || n.Shared || n.RouterExternal
+}
+
 func checkProviderPolicy(c *auth.Context, r providerRequest) error {
 	if r.any() && !c.IsAdmin() {
 		return errf(http.StatusForbidden, "PolicyNotAuthorized",
@@ -235,6 +249,7 @@ type networkRequest struct {
 	name, description        string
 	adminUp, shared, portSec bool
 	adminGiven, sharedGiven  bool
+	external, externalGiven  bool
 	portSecGiven, nameGiven  bool
 	descGiven, mtuGiven      bool
 	mtu                      int
@@ -285,7 +300,9 @@ func decodeNetwork(a *attrs, create bool) (networkRequest, error) {
 	}
 	// accepted and ignored, as the CLI may send them
 	a.has("availability_zone_hints")
-	a.has("router:external")
+	if r.external, r.externalGiven, err = a.boolean("router:external"); err != nil {
+		return r, err
+	}
 	a.has("tags")
 	a.has("is_default")
 	return r, nil
@@ -303,6 +320,9 @@ func (r networkRequest) applyTo(n *api.Network) {
 	}
 	if r.sharedGiven {
 		n.Shared = r.shared
+	}
+	if r.externalGiven {
+		n.RouterExternal = r.external
 	}
 	if r.portSecGiven {
 		n.PortSecurityEnabled = r.portSec
@@ -354,6 +374,9 @@ func (s *Service) decodeNewNetwork(c *auth.Context, a *attrs) (*networkDraft, er
 		return nil, err
 	}
 	if err := checkProviderPolicy(c, req.prov); err != nil {
+		return nil, err
+	}
+	if err := checkExternalPolicy(c, req); err != nil {
 		return nil, err
 	}
 	prov, err := s.resolve(provider{}, req.prov)
@@ -475,7 +498,7 @@ func (s *Service) visibleNetworkIn(ctx context.Context, st *store.Store, c *auth
 	if errors.Is(err, store.ErrNotFound) && st != s.st {
 		o, err = store.Get[api.Network](ctx, s.st, netKey(id))
 	}
-	if errors.Is(err, store.ErrNotFound) || (err == nil && !c.IsAdmin() && !o.Value.Shared && o.Value.ProjectID != c.ProjectID) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !networkVisible(c, &o.Value)) {
 		return o, notFound("network", id)
 	}
 	return o, err
@@ -520,7 +543,7 @@ func (s *Service) listNetworks(w http.ResponseWriter, r *http.Request) error {
 	items := make([]api.Network, 0, len(objs))
 	for _, o := range objs {
 		n := o.Value
-		if !c.IsAdmin() && !n.Shared && n.ProjectID != c.ProjectID {
+		if !networkVisible(c, &n) {
 			continue
 		}
 		n.Subnets = subs[n.ID]
@@ -548,6 +571,9 @@ func (s *Service) updateNetwork(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := checkProviderPolicy(c, req.prov); err != nil {
+		return err
+	}
+	if err := checkExternalPolicy(c, req); err != nil {
 		return err
 	}
 	var out api.Network

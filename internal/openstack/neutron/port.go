@@ -374,8 +374,9 @@ type plannedIP struct {
 // addresses to reserve. keep holds addresses the port already has (update) and reuses.
 //
 // taken holds the addresses other ports of the same transaction have staged on this network (nil
-// for a single port); planIPs adds its own.
-func (s *Service) planIPs(ctx context.Context, al *allocation, n *api.Network, subs []store.Object[api.Subnet], req portRequest, keep map[netip.Addr]string, taken map[netip.Addr]bool) ([]plannedIP, error) {
+// for a single port); planIPs adds its own. On an auto-address (SLAAC) subnet the address is the
+// EUI-64 of mac, and every such subnet of the network gives the port one, as in Neutron.
+func (s *Service) planIPs(ctx context.Context, al *allocation, n *api.Network, subs []store.Object[api.Subnet], req portRequest, keep map[netip.Addr]string, taken map[netip.Addr]bool, mac string) ([]plannedIP, error) {
 	parsed := make(map[string]ipam.Subnet, len(subs))
 	for _, so := range subs {
 		sub, err := toIPAM(&so.Value)
@@ -399,11 +400,34 @@ func (s *Service) planIPs(ctx context.Context, al *allocation, n *api.Network, s
 		out = append(out, plannedIP{subnet: so, ip: a})
 		return true, nil
 	}
+	slaac := map[string]bool{} // auto-address subnets given an address
+	eui := func(so store.Object[api.Subnet]) error {
+		if slaac[so.Value.ID] {
+			return nil
+		}
+		a, err := ipam.EUI64(parsed[so.Value.ID].Prefix, mac)
+		if err != nil {
+			return invalidInput("no SLAAC address on subnet %s: %v", so.Value.ID, err)
+		}
+		slaac[so.Value.ID], skip[a], mine[a] = true, true, true
+		out = append(out, plannedIP{subnet: so, ip: a, explicit: true})
+		return nil
+	}
+	allSLAAC := func() ([]plannedIP, error) {
+		for _, so := range subs {
+			if autoAddress(&so.Value) {
+				if err := eui(so); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return out, nil
+	}
 	if !req.fixedOK {
 		for _, v := range []int{4, 6} {
 			have, got := false, false
 			for _, so := range subs {
-				if so.Value.IPVersion != v {
+				if so.Value.IPVersion != v || autoAddress(&so.Value) {
 					continue
 				}
 				have = true
@@ -420,7 +444,7 @@ func (s *Service) planIPs(ctx context.Context, al *allocation, n *api.Network, s
 				return nil, errf(http.StatusConflict, "IpAddressGenerationFailure", "No more IP addresses available on network %s.", n.ID)
 			}
 		}
-		return out, nil
+		return allSLAAC()
 	}
 	for i, fr := range req.fixed {
 		var so *store.Object[api.Subnet]
@@ -441,6 +465,17 @@ func (s *Service) planIPs(ctx context.Context, al *allocation, n *api.Network, s
 			return nil, invalidInput("fixed_ips[%d]: IP address %s is in no subnet of network %s.", i, fr.ip, n.ID)
 		}
 		sub := parsed[so.Value.ID]
+		if autoAddress(&so.Value) {
+			if _, had := keep[fr.ip]; fr.ip.IsValid() && !had { // the port's own SLAAC address is planned again
+				if a, err := ipam.EUI64(sub.Prefix, mac); err != nil || a != fr.ip {
+					return nil, invalidInput("IPv6 address %s can not be directly assigned to a port on subnet %s since the subnet is configured for automatic addresses", fr.ip, so.Value.ID)
+				}
+			}
+			if err := eui(*so); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if !fr.ip.IsValid() {
 			ok, err := auto(*so)
 			if err != nil {
@@ -468,7 +503,7 @@ func (s *Service) planIPs(ctx context.Context, al *allocation, n *api.Network, s
 		skip[fr.ip], mine[fr.ip] = true, true
 		out = append(out, plannedIP{subnet: *so, ip: fr.ip, explicit: true})
 	}
-	return out, nil
+	return allSLAAC()
 }
 
 // portConflict turns a failed reservation into the API error, or nil when a retry with a fresh
@@ -648,11 +683,6 @@ func (s *Service) stagePort(ctx context.Context, st *store.Store, t *store.Txn, 
 	if !req.portSecOK {
 		p.PortSecurityEnabled = no.Value.PortSecurityEnabled
 	}
-	plan, err := s.planIPs(ctx, al, &no.Value, b.subs[req.networkID], req, nil, b.taken[req.networkID])
-	if err != nil {
-		return err
-	}
-	d.plan = plan
 	if !req.macOK {
 		d.mac = s.cfg.BaseMAC.generate()
 		for b.macs[macKey(req.networkID, d.mac)] {
@@ -661,6 +691,11 @@ func (s *Service) stagePort(ctx context.Context, st *store.Store, t *store.Txn, 
 	} else if b.macs[macKey(req.networkID, d.mac)] {
 		return errf(http.StatusConflict, "MacAddressInUse", "Unable to complete operation for network %s. The mac address %s is in use.", req.networkID, d.mac)
 	}
+	plan, err := s.planIPs(ctx, al, &no.Value, b.subs[req.networkID], req, nil, b.taken[req.networkID], d.mac)
+	if err != nil {
+		return err
+	}
+	d.plan = plan
 	b.macs[macKey(req.networkID, d.mac)] = true
 	p.MACAddress = d.mac
 	p.FixedIPs = make([]api.FixedIP, len(plan))
@@ -860,6 +895,14 @@ func (s *Service) changePort(ctx context.Context, c *auth.Context, id string, re
 		t := s.st.Txn()
 		t.Unchanged(netKey(old.NetworkID), no.ModRevision)
 		var plan []plannedIP
+		if req.macOK && req.mac != old.MACAddress && !req.fixedOK {
+			// SLAAC addresses follow the MAC: plan the port's addresses again
+			req.fixedOK, req.fixed = true, make([]ipRequest, 0, len(old.FixedIPs))
+			for _, f := range old.FixedIPs {
+				ip, _ := netip.ParseAddr(f.IPAddress)
+				req.fixed = append(req.fixed, ipRequest{subnetID: f.SubnetID, ip: ip})
+			}
+		}
 		if req.fixedOK {
 			keep := map[netip.Addr]string{}
 			for _, f := range old.FixedIPs {
@@ -873,7 +916,11 @@ func (s *Service) changePort(ctx context.Context, c *auth.Context, id string, re
 			}
 			t.PrefixUnchangedSince("idx/net-subnets/"+old.NetworkID+"/", subsRev)
 			// addresses the port keeps are requested explicitly and not reserved again
-			if plan, err = s.planIPs(ctx, al, &no.Value, subs, req, keep, nil); err != nil {
+			mac := old.MACAddress
+			if req.macOK {
+				mac = req.mac
+			}
+			if plan, err = s.planIPs(ctx, al, &no.Value, subs, req, keep, nil, mac); err != nil {
 				return err
 			}
 			p.FixedIPs = make([]api.FixedIP, len(plan))

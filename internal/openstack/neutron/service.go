@@ -231,7 +231,14 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h("DELETE /ports/{id}/bindings/{host}", s.deleteBinding)
 	h("PUT /ports/{id}/bindings/{host}/activate", s.activateBinding)
 
+	h("GET /agents", s.listAgents)
+	h("GET /agents/{id}", s.showAgent)
+	h("PUT /agents/{id}", s.updateAgent)
+	h("DELETE /agents/{id}", s.deleteAgent)
+	h("GET /routers", s.listRouters)
+
 	s.registerTrunks(h)
+	s.registerSecurityGroups(h) // and tags, allowed address pairs, extra DHCP options (secgroup.go, tags.go, portext.go)
 	s.registerQuotas(h)
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -43,6 +44,35 @@ func toIPAM(sn *api.Subnet) (ipam.Subnet, error) {
 }
 
 var ipv6Modes = []string{"slaac", "dhcpv6-stateful", "dhcpv6-stateless"}
+
+// autoAddress reports a subnet whose ports get their address from their MAC (SLAAC: mode slaac
+// or dhcpv6-stateless, as address or RA mode), never from the pools (Neutron's
+// is_auto_address_subnet).
+func autoAddress(sn *api.Subnet) bool {
+	auto := func(p *string) bool { return deref(p) == "slaac" || deref(p) == "dhcpv6-stateless" }
+	return sn.IPVersion == 6 && (auto(sn.IPv6AddressMode) || auto(sn.IPv6RAMode))
+}
+
+// checkIPv6Modes is Neutron's validation of ipv6_ra_mode and ipv6_address_mode.
+func checkIPv6Modes(sn *api.Subnet, prefix netip.Prefix) error {
+	ra, am := sn.IPv6RAMode, sn.IPv6AddressMode
+	if sn.IPVersion == 4 {
+		if ra != nil {
+			return invalidInput("ipv6_ra_mode is not valid when ip_version is 4")
+		}
+		if am != nil {
+			return invalidInput("ipv6_address_mode is not valid when ip_version is 4")
+		}
+		return nil
+	}
+	if ra != nil && am != nil && *ra != *am {
+		return invalidInput("ipv6_ra_mode set to '%s' with ipv6_address_mode set to '%s' is not valid. If both attributes are set, they must be the same value", *ra, *am)
+	}
+	if autoAddress(sn) && prefix.Bits() != 64 {
+		return invalidInput("Invalid CIDR %s for IPv6 address mode. OpenStack uses the EUI-64 address format, which requires the prefix to be /64", prefix)
+	}
+	return nil
+}
 
 func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request) error {
 	b, err := io.ReadAll(r.Body)
@@ -189,6 +219,9 @@ func (s *Service) decodeNewSubnet(c *auth.Context, a *attrs) (*subnetDraft, erro
 	sn.AllocationPools = make([]api.AllocationPool, len(sub.Pools))
 	for i, p := range sub.Pools {
 		sn.AllocationPools[i] = api.AllocationPool{Start: p.Start.String(), End: p.End.String()}
+	}
+	if err := checkIPv6Modes(&sn, sub.Prefix); err != nil {
+		return nil, err
 	}
 	return &subnetDraft{sn: sn, sub: sub}, nil
 }
@@ -440,7 +473,14 @@ func (s *Service) deleteSubnet(w http.ResponseWriter, r *http.Request) error {
 		}
 		t := s.st.Txn()
 		t.Delete(subnetKey(id), o.ModRevision)
-		t.PrefixEmpty("ipam/" + id + "/")
+		if autoAddress(&o.Value) {
+			// SLAAC addresses go with their subnet, as in Neutron: the ports lose them
+			if err := s.dropSLAAC(r.Context(), t, id); err != nil {
+				return err
+			}
+		} else {
+			t.PrefixEmpty("ipam/" + id + "/")
+		}
 		t.Remove("idx/net-subnets/" + o.Value.NetworkID + "/" + id)
 		_, err = t.Commit(r.Context())
 		var ce *store.ConflictError
@@ -458,6 +498,36 @@ func (s *Service) deleteSubnet(w http.ResponseWriter, r *http.Request) error {
 	delete(s.cursors, id)
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// dropSLAAC stages the removal of an auto-address subnet's addresses from the ports holding them.
+func (s *Service) dropSLAAC(ctx context.Context, t *store.Txn, subnetID string) error {
+	ips, rev, err := store.List[string](ctx, s.st, "ipam/"+subnetID+"/")
+	if err != nil {
+		return err
+	}
+	t.PrefixUnchangedSince("ipam/"+subnetID+"/", rev)
+	t.DeletePrefix("ipam/" + subnetID + "/")
+	seen := map[string]bool{}
+	for _, ip := range ips {
+		if seen[ip.Value] {
+			continue
+		}
+		seen[ip.Value] = true
+		po, err := store.Get[api.Port](ctx, s.st, portKey(ip.Value))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		p := po.Value
+		p.FixedIPs = slices.DeleteFunc(slices.Clone(p.FixedIPs), func(f api.FixedIP) bool { return f.SubnetID == subnetID })
+		p.RevisionNumber++
+		p.UpdatedAt = s.now()
+		t.Update(portKey(p.ID), p, po.ModRevision)
+	}
 	return nil
 }
 
