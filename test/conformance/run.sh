@@ -84,6 +84,7 @@ api_extensions = $EXT
 ipv6 = ${IPV6:-true}
 ipv6_subnet_attributes = ${IPV6:-true}
 port_security = $(has port-security)
+floating_ips = $(has router)
 [service_available]
 neutron = true
 nova = false
@@ -104,14 +105,17 @@ for suite in $SUITES; do
     identity) re='^tempest\.api\.identity' ;;
     *) fail "unknown suite $suite" ;;
   esac
-  (cd ws && tempest run --regex "$re" --concurrency "$CONC" >"$D/$suite.out" 2>&1) || true
-  total=$(cd ws && stestr last --subunit 2>/dev/null | subunit2csv 2>/dev/null | tail -n +2 | wc -l || true)
+  excl=()
+  [ "$suite" = network ] && excl=(--exclude-list "$ROOT/test/conformance/exclude-l3.txt")
+  listed=$(cd ws && tempest run --list-tests --regex "$re" 2>/dev/null | grep -c '^tempest\.' || true)
+  (cd ws && tempest run --regex "$re" "${excl[@]}" --concurrency "$CONC" >"$D/$suite.out" 2>&1) || true
   p=$(sed -n 's/^ - Passed: \([0-9]*\)/\1/p' "$D/$suite.out" | tail -1)
   f=$(sed -n 's/^ - Failed: \([0-9]*\)/\1/p' "$D/$suite.out" | tail -1)
   s=$(sed -n 's/^ - Skipped: \([0-9]*\)/\1/p' "$D/$suite.out" | tail -1)
   [ -n "$p" ] || { tail -n 30 "$D/$suite.out"; fail "tempest $suite did not run"; }
   grep -E '^\{[0-9]+\} .* \.\.\. FAILED' "$D/$suite.out" | sed 's/^/  /' || true
-  echo "tempest $suite: passed=$p failed=$f skipped=$s of $((p + f + s))"
+  kept=$(cd ws && tempest run --list-tests --regex "$re" "${excl[@]}" 2>/dev/null | grep -c '^tempest\.' || true)
+  echo "tempest $suite: passed=$p failed=$f skipped=$s of $listed (excluded, L3 without an extension check: $((listed - kept)); a skipped class counts once)"
   cp "$D/$suite.out" "$D/../vflink-conformance-$suite.last" 2>/dev/null || true
   fail_all=$((fail_all + f))
 done
