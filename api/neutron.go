@@ -3,8 +3,6 @@
 // client and the CLI.
 package api
 
-import "encoding/json"
-
 // Network is a Neutron network plus vflink's VN ID (its VNI in the fabric).
 type Network struct {
 	ID                    string   `json:"id"`
@@ -94,32 +92,32 @@ type Condition struct {
 
 // Port is a Neutron port with the binding extension and vflink's conditions.
 type Port struct {
-	ID                  string            `json:"id"`
-	Name                string            `json:"name"`
-	NetworkID           string            `json:"network_id"`
-	TenantID            string            `json:"tenant_id"`
-	ProjectID           string            `json:"project_id"`
-	MACAddress          string            `json:"mac_address"`
-	AdminStateUp        bool              `json:"admin_state_up"`
-	Status              string            `json:"status"`
-	DeviceID            string            `json:"device_id"`
-	DeviceOwner         string            `json:"device_owner"`
-	FixedIPs            []FixedIP         `json:"fixed_ips"`
-	PortSecurityEnabled bool              `json:"port_security_enabled"`
-	SecurityGroups      []string          `json:"security_groups"`
-	VNICType            string            `json:"binding:vnic_type"`
-	Profile             map[string]any    `json:"binding:profile"`
-	HostID              string            `json:"binding:host_id"`
-	VIFType             string            `json:"binding:vif_type"`
-	VIFDetails          map[string]any    `json:"binding:vif_details"`
-	AllowedAddressPairs []json.RawMessage `json:"allowed_address_pairs"`
-	ExtraDHCPOpts       []json.RawMessage `json:"extra_dhcp_opts"`
-	Description         string            `json:"description"`
-	Tags                []string          `json:"tags"`
-	CreatedAt           string            `json:"created_at"`
-	UpdatedAt           string            `json:"updated_at"`
-	RevisionNumber      int64             `json:"revision_number"`
-	Conditions          []Condition       `json:"vflink:conditions"`
+	ID                  string         `json:"id"`
+	Name                string         `json:"name"`
+	NetworkID           string         `json:"network_id"`
+	TenantID            string         `json:"tenant_id"`
+	ProjectID           string         `json:"project_id"`
+	MACAddress          string         `json:"mac_address"`
+	AdminStateUp        bool           `json:"admin_state_up"`
+	Status              string         `json:"status"`
+	DeviceID            string         `json:"device_id"`
+	DeviceOwner         string         `json:"device_owner"`
+	FixedIPs            []FixedIP      `json:"fixed_ips"`
+	PortSecurityEnabled bool           `json:"port_security_enabled"`
+	SecurityGroups      []string       `json:"security_groups"`
+	VNICType            string         `json:"binding:vnic_type"`
+	Profile             map[string]any `json:"binding:profile"`
+	HostID              string         `json:"binding:host_id"`
+	VIFType             string         `json:"binding:vif_type"`
+	VIFDetails          map[string]any `json:"binding:vif_details"`
+	AllowedAddressPairs []AddressPair  `json:"allowed_address_pairs"`
+	ExtraDHCPOpts       []ExtraDHCPOpt `json:"extra_dhcp_opts"`
+	Description         string         `json:"description"`
+	Tags                []string       `json:"tags"`
+	CreatedAt           string         `json:"created_at"`
+	UpdatedAt           string         `json:"updated_at"`
+	RevisionNumber      int64          `json:"revision_number"`
+	Conditions          []Condition    `json:"vflink:conditions"`
 	// TrunkDetails is set on a trunk's parent port (Neutron's trunk-details extension).
 	TrunkDetails *TrunkDetails `json:"trunk_details,omitempty"`
 	// PCIRequest is the VF the compute service chose: binding:profile's pci_slot as the binding

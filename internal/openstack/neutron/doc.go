@@ -10,6 +10,13 @@
 // subnet (ipam.Cursor) so concurrent creates rarely collide; the store's compare-and-swap is what
 // decides.
 //
+// Security groups (secgroup.go), allowed address pairs and extra DHCP options (portext.go) and
+// tags (tags.go) are stored and reported as ML2 does, with its validation and errors. vflink
+// enforces no security group: its ports are SR-IOV VFs (vnic_type direct and the like), whose
+// traffic bypasses the host's kernel and so any firewall driver, exactly as Neutron's SR-IOV
+// agent documents (binding:vif_details port_filter: false). The groups are the record of intent
+// that Nova and the openstack CLI expect to read and write.
+//
 // Request bodies are decoded field by field (attrs.go) so that every bad input gets a 400 naming
 // the field and value; every error leaves through writeError in Neutron's
 // {"NeutronError": {"type", "message", "detail"}} shape.
@@ -24,6 +31,10 @@
 //	idx/net-bound/<net>/<port>    ""   bound ports (provider changes need it empty)
 //	idx/project-ports/<p>/<port>  ""   ports of a project (quota usage; not the binder's device ports)
 //	quotas/<project>              Quotas  a project's own limits (quota.go)
+//	secgroups/<id>                api.SecurityGroup, its rules embedded (secgroup.go)
+//	secgroups-default/<project>   the ID of the project's default group
+//	idx/sgrule/<rule>             the group of a rule
+//	idx/sg-ports/<sg>/<port>      ""   ports of a group (group delete needs it empty)
 //	ipam/<subnet>/<ip>            port ID
 //	mac/<net>/<mac>               port ID
 //	vlan/<physnet>/<vlan>         network ID (flat networks use vlan "flat")

@@ -19,13 +19,17 @@ type fieldFunc[T any] func(*T, string) ([]string, bool)
 // alternatives), pages them (limit, marker: items are in ID order) and projects fields=.
 func writeList[T any](w http.ResponseWriter, r *http.Request, plural string, items []T, field fieldFunc[T]) error {
 	q := r.URL.Query()
+	items, err := filterTags(items, q) // tags, tags-any, not-tags, not-tags-any (tags.go)
+	if err != nil {
+		return err
+	}
 	type filter struct {
 		name string
 		vals []string
 	}
 	var filters []filter
 	for k, vs := range q {
-		if listParams[k] {
+		if listParams[k] || tagParams[k] {
 			continue
 		}
 		if len(items) > 0 {

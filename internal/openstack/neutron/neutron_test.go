@@ -205,7 +205,7 @@ func TestPortInputsAndConflicts(t *testing.T) {
 		{"bad vnic type", map[string]any{"binding:vnic_type": "sparkly"}, 400, "InvalidInput", "sparkly"},
 		{"profile not an object", map[string]any{"binding:profile": "x"}, 400, "InvalidInput", "binding:profile"},
 		{"admin_state_up not a bool", map[string]any{"admin_state_up": "maybe"}, 400, "InvalidInput", "maybe"},
-		{"security groups", map[string]any{"security_groups": []any{"sg"}}, 400, "HTTPBadRequest", "security groups"},
+		{"security groups", map[string]any{"security_groups": []any{"sg"}}, 400, "HTTPBadRequest", "Invalid input for security_groups"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -386,7 +386,7 @@ func TestListFiltersAndFields(t *testing.T) {
 	}
 	e.must(200, "GET", "/extensions", nil)
 	e.must(200, "GET", "/extensions/provider", nil)
-	if r := e.do("GET", "/extensions/tag-ports-during-bulk-creation", nil); r.code != 404 {
+	if r := e.do("GET", "/extensions/dns-integration", nil); r.code != 404 {
 		t.Fatalf("unsupported extension: got %d, want 404", r.code)
 	}
 }

@@ -2,7 +2,6 @@ package neutron
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +44,7 @@ type portRequest struct {
 	// edit, when set, changes the port after the attributes above (binding-extended's
 	// operations): it sees the port's network and may refuse.
 	edit func(p *api.Port, n *api.Network) error
+	ext  portExt // security groups, allowed address pairs, extra DHCP options, tags (portext.go)
 }
 
 func decodePort(a *attrs, create bool) (portRequest, error) {
@@ -148,15 +148,9 @@ func decodePort(a *attrs, create bool) (portRequest, error) {
 			r.fixed = append(r.fixed, ir)
 		}
 	}
-	for _, k := range []string{"security_groups", "allowed_address_pairs", "extra_dhcp_opts"} {
-		var l []any
-		if ok, err := a.decode(k, &l, "a list"); err != nil {
-			return r, err
-		} else if ok && len(l) > 0 {
-			return r, badRequest("%s are not supported by vflink; send an empty list or leave it out.", strings.ReplaceAll(k, "_", " "))
-		}
+	if r.ext, err = decodePortExt(a, create); err != nil {
+		return r, err
 	}
-	a.has("tags")
 	a.has("dns_name")
 	return r, nil
 }
@@ -711,6 +705,9 @@ func (s *Service) stagePort(ctx context.Context, st *store.Store, t *store.Txn, 
 		t.Create(ipKey(pl.subnet.Value.ID, pl.ip), p.ID)
 	}
 	bind(p, &no.Value)
+	if err := s.stagePortExt(ctx, c, t, p, nil, req.ext); err != nil {
+		return err
+	}
 	t.Create(portKey(p.ID), *p)
 	t.Create("idx/net-ports/"+req.networkID+"/"+p.ID, "")
 	t.Create(macKey(req.networkID, d.mac), p.ID)
@@ -728,10 +725,10 @@ func normPort(p api.Port) api.Port {
 		p.SecurityGroups = []string{}
 	}
 	if p.AllowedAddressPairs == nil {
-		p.AllowedAddressPairs = []json.RawMessage{}
+		p.AllowedAddressPairs = []api.AddressPair{}
 	}
 	if p.ExtraDHCPOpts == nil {
-		p.ExtraDHCPOpts = []json.RawMessage{}
+		p.ExtraDHCPOpts = []api.ExtraDHCPOpt{}
 	}
 	if p.Tags == nil {
 		p.Tags = []string{}
@@ -961,6 +958,9 @@ func (s *Service) changePort(ctx context.Context, c *auth.Context, id string, re
 		} else if old.VIFType == api.VIFBindingFailed && p.VIFType != api.VIFUnbound {
 			p.VIFType = old.VIFType // the host's agent could not bind it as asked; still so
 		}
+		if err := s.stagePortExt(ctx, c, t, &p, &old, req.ext); err != nil {
+			return err
+		}
 		p.RevisionNumber++
 		p.UpdatedAt = s.now()
 		t.Update(portKey(id), p, o.ModRevision)
@@ -1011,6 +1011,7 @@ func (s *Service) DeletePort(ctx context.Context, c *auth.Context, id string) er
 		t.Remove(projectPortKey(p.ProjectID, id))
 		t.Remove("idx/net-bound/" + p.NetworkID + "/" + id)
 		t.Remove(macKey(p.NetworkID, p.MACAddress))
+		unstagePortExt(t, &p)
 		for _, f := range p.FixedIPs {
 			if ip, err := netip.ParseAddr(f.IPAddress); err == nil {
 				t.Remove(ipKey(f.SubnetID, ip))
@@ -1077,6 +1078,8 @@ func portField(p *api.Port, f string) ([]string, bool) {
 		return []string{strconv.FormatBool(p.PortSecurityEnabled)}, true
 	case "revision_number":
 		return []string{strconv.FormatInt(p.RevisionNumber, 10)}, true
+	case "security_groups":
+		return p.SecurityGroups, true
 	case "fixed_ips":
 		// Neutron's form: fixed_ips=ip_address=10.0.0.5 or fixed_ips=subnet_id=ID
 		var out []string
