@@ -279,7 +279,7 @@ func baseURL(r *http.Request) string {
 var openRoutes = map[string]bool{
 	"GET /": true, "GET /healthz": true, "GET /metrics": true,
 	"GET /network": true, "GET /network/": true,
-	"GET /v3": true, "GET /v3/": true, "POST /v3/auth/tokens": true,
+	"GET /v3": true, "GET /v3/": true, "POST /v3/auth/tokens": true, "GET /identity/": true,
 	"GET /compute": true, "GET /compute/": true, "GET /compute/v2.1": true, "GET /compute/v2.1/": true,
 	"GET /image": true, "GET /image/": true, "GET /image/versions": true,
 }

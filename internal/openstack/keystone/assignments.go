@@ -1,56 +1,13 @@
 package keystone
 
 import (
-	"errors"
+	"context"
 	"net/http"
-	"path"
+	"sort"
 	"strings"
 
 	"github.com/vflink/vflink/internal/store"
 )
-
-// assignRole is PUT /v3/projects/{p}/users/{u}/roles/{r}: the project, user and role must exist,
-// and still exist when the assignment is written.
-func (s *Service) assignRole(w http.ResponseWriter, r *http.Request) error {
-	if _, err := requireAdmin(r, "create_grant"); err != nil {
-		return err
-	}
-	ctx := r.Context()
-	pid, uid, rid := r.PathValue("p"), r.PathValue("u"), r.PathValue("r")
-	err := retry(ctx, func() error {
-		p, err := s.getProject(ctx, pid)
-		if err != nil {
-			return err
-		}
-		u, err := s.getUser(ctx, uid)
-		if err != nil {
-			return err
-		}
-		ro, err := s.getRole(ctx, rid)
-		if err != nil {
-			return err
-		}
-		if _, err := store.Get[string](ctx, s.st, assignmentKey(pid, uid, rid)); err == nil {
-			return nil // already assigned
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		t := s.st.Txn()
-		t.Unchanged(projectKey(pid), p.ModRevision)
-		t.Unchanged(userKey(uid), u.ModRevision)
-		t.Unchanged(roleKey(rid), ro.ModRevision)
-		t.Create(assignmentKey(pid, uid, rid), "")
-		t.Create(userAssignmentKey(uid, pid, rid), "")
-		_, err = t.Commit(ctx)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.log.Info("role assigned", "project", pid, "user", uid, "role", rid)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
 
 // selfOrAdmin checks the caller is user u or an admin.
 func selfOrAdmin(r *http.Request, u, action string) error {
@@ -64,189 +21,221 @@ func selfOrAdmin(r *http.Request, u, action string) error {
 	return nil
 }
 
-func assignmentNotFound(p, u, r string) *Error {
-	return errf(http.StatusNotFound, "Could not find role assignment with role: %s, user or group: %s, project, domain, or system: %s.", r, u, p)
+// assignmentEntry is one row of GET /v3/role_assignments.
+type assignmentEntry struct {
+	grant
+	viaGroup string // effective: the group the user has it through
+	prior    string // effective: the role that implied this one
 }
 
-// checkAssignment is GET and HEAD /v3/projects/{p}/users/{u}/roles/{r}: 204 when assigned.
-func (s *Service) checkAssignment(w http.ResponseWriter, r *http.Request) error {
-	pid, uid, rid := r.PathValue("p"), r.PathValue("u"), r.PathValue("r")
-	if err := selfOrAdmin(r, uid, "check_grant"); err != nil {
-		return err
+func (s *Service) assignmentLink(g grant) string {
+	if g.targetKind == "system" {
+		return s.link("system", g.actorKind+"s", g.actorID, "roles", g.roleID)
 	}
-	if !validID(pid) || !validID(uid) || !validID(rid) {
-		return assignmentNotFound(pid, uid, rid)
-	}
-	if _, err := store.Get[string](r.Context(), s.st, assignmentKey(pid, uid, rid)); errors.Is(err, store.ErrNotFound) {
-		return assignmentNotFound(pid, uid, rid)
-	} else if err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.link(g.targetKind+"s", g.targetID, g.actorKind+"s", g.actorID, "roles", g.roleID)
 }
 
-// unassignRole is DELETE /v3/projects/{p}/users/{u}/roles/{r}; the user's tokens scoped to the
-// project are revoked with it, as their roles changed.
-func (s *Service) unassignRole(w http.ResponseWriter, r *http.Request) error {
-	if _, err := requireAdmin(r, "revoke_grant"); err != nil {
-		return err
-	}
-	ctx := r.Context()
-	pid, uid, rid := r.PathValue("p"), r.PathValue("u"), r.PathValue("r")
-	if !validID(pid) || !validID(uid) || !validID(rid) {
-		return assignmentNotFound(pid, uid, rid)
-	}
-	err := retry(ctx, func() error {
-		o, err := store.Get[string](ctx, s.st, assignmentKey(pid, uid, rid))
-		if errors.Is(err, store.ErrNotFound) {
-			return assignmentNotFound(pid, uid, rid)
-		} else if err != nil {
-			return err
-		}
-		t := s.st.Txn()
-		t.Delete(o.Key, o.ModRevision)
-		t.Remove(userAssignmentKey(uid, pid, rid))
-		if err := s.revokeTokens(ctx, t, uid, func(p string) bool { return p == pid }); err != nil {
-			return err
-		}
-		_, err = t.Commit(ctx)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.log.Info("role unassigned", "project", pid, "user", uid, "role", rid)
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-// listProjectUserRoles is GET /v3/projects/{p}/users/{u}/roles.
-func (s *Service) listProjectUserRoles(w http.ResponseWriter, r *http.Request) error {
-	pid, uid := r.PathValue("p"), r.PathValue("u")
-	if err := selfOrAdmin(r, uid, "list_grants"); err != nil {
-		return err
-	}
-	ctx := r.Context()
-	if _, err := s.getProject(ctx, pid); err != nil {
-		return err
-	}
-	if _, err := s.getUser(ctx, uid); err != nil {
-		return err
-	}
-	keys, _, err := s.st.Keys(ctx, assignmentKey(pid, uid, ""))
-	if err != nil {
-		return err
-	}
-	all, err := s.rolesByID(ctx)
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, 0, len(keys))
-	for _, rid := range keys {
-		if ro, ok := all[rid]; ok {
-			out = append(out, s.roleView(ro))
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"roles": out, "links": s.listLinks(r, "projects/"+pid+"/users/"+uid+"/roles")})
-	return nil
-}
-
-// listRoleAssignments is GET /v3/role_assignments (?user.id=, ?scope.project.id=, ?role.id=,
-// ?include_names). An admin sees all; any user may list its own (user.id = itself).
+// listRoleAssignments is GET /v3/role_assignments with Keystone's filters: user.id, group.id,
+// role.id, scope.project.id, scope.domain.id, scope.system, effective and include_names. An admin
+// sees all; any user may list its own (user.id = itself).
 func (s *Service) listRoleAssignments(w http.ResponseWriter, r *http.Request) error {
 	c, err := caller(r)
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	fu, fp, fr := q.Get("user.id"), q.Get("scope.project.id"), q.Get("role.id")
+	fu, fg, fr := q.Get("user.id"), q.Get("group.id"), q.Get("role.id")
+	fp, fd, fs := q.Get("scope.project.id"), q.Get("scope.domain.id"), q.Has("scope.system")
 	if !c.IsAdmin() && fu != c.UserID {
 		return forbidden("list_role_assignments")
 	}
-	if (fu != "" && !validID(fu)) || (fp != "" && !validID(fp)) {
-		writeJSON(w, http.StatusOK, map[string]any{"role_assignments": []any{}, "links": s.listLinks(r, "role_assignments")})
-		return nil
+	effective := q.Has("effective") && boolParam(q.Get("effective"))
+	if effective && fg != "" {
+		return errf(http.StatusBadRequest, "Combining effective and group filter will always result in an empty list.")
+	}
+	if fp != "" && fd != "" || (fs && (fp != "" || fd != "")) {
+		return errf(http.StatusBadRequest, "Specify one scope filter at most: scope.project.id, scope.domain.id or scope.system.")
 	}
 	for k := range q {
-		if strings.HasPrefix(k, "group.") || strings.HasPrefix(k, "scope.domain.") || strings.HasPrefix(k, "scope.system") {
-			writeJSON(w, http.StatusOK, map[string]any{"role_assignments": []any{}, "links": s.listLinks(r, "role_assignments")})
-			return nil // only user roles on projects exist here
+		if strings.HasPrefix(k, "scope.OS-INHERIT") {
+			return errf(http.StatusBadRequest, "%s: inherited role assignments are not supported.", k)
 		}
 	}
 	ctx := r.Context()
-	type asg struct{ p, u, r string }
-	var l []asg
-	switch {
-	case fu != "":
-		keys, _, err := s.st.Keys(ctx, userAssignments(fu))
-		if err != nil {
+	grants, err := s.allGrants(ctx)
+	if err != nil {
+		return err
+	}
+	var rows []assignmentEntry
+	if effective {
+		if rows, err = s.effectiveRows(ctx, grants); err != nil {
 			return err
 		}
-		for _, k := range keys {
-			p, ro := path.Split(k)
-			l = append(l, asg{path.Clean(p), fu, ro})
-		}
-	default:
-		prefix := "keystone/assignments/"
-		if fp != "" {
-			prefix = projectAssignments(fp)
-		}
-		keys, _, err := s.st.Keys(ctx, prefix)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			parts := strings.Split(strings.TrimPrefix(prefix+k, "keystone/assignments/"), "/")
-			if len(parts) == 3 {
-				l = append(l, asg{parts[0], parts[1], parts[2]})
-			}
+	} else {
+		for _, g := range grants {
+			rows = append(rows, assignmentEntry{grant: g})
 		}
 	}
 	names := q.Has("include_names") && boolParam(q.Get("include_names"))
-	var roles map[string]role
-	if names {
-		if roles, err = s.rolesByID(ctx); err != nil {
-			return err
-		}
-	}
-	domains := map[string]map[string]string{}
-	domainOf := func(id string) (map[string]string, error) {
-		if d, ok := domains[id]; ok {
-			return d, nil
-		}
-		d, err := s.domainRefView(ctx, id)
-		domains[id] = d
-		return d, err
-	}
-	out := make([]map[string]any, 0, len(l))
-	for _, a := range l {
-		if (fp != "" && a.p != fp) || (fr != "" && a.r != fr) {
+	nm := &namer{s: s, ctx: ctx, cache: map[string]map[string]any{}}
+	out := make([]map[string]any, 0, len(rows))
+	for _, a := range rows {
+		if (fu != "" && (a.actorKind != "user" || a.actorID != fu)) || (fg != "" && (a.actorKind != "group" || a.actorID != fg)) ||
+			(fr != "" && a.roleID != fr) || (fp != "" && (a.targetKind != "project" || a.targetID != fp)) ||
+			(fd != "" && (a.targetKind != "domain" || a.targetID != fd)) || (fs && a.targetKind != "system") {
 			continue
 		}
-		ro := map[string]any{"id": a.r}
-		us := map[string]any{"id": a.u}
-		pr := map[string]any{"id": a.p}
+		ro := map[string]any{"id": a.roleID}
+		actor := map[string]any{"id": a.actorID}
+		var scope map[string]any
+		if a.targetKind == "system" {
+			scope = map[string]any{"system": map[string]any{"all": true}}
+		} else {
+			scope = map[string]any{a.targetKind: map[string]any{"id": a.targetID}}
+		}
 		if names {
-			ro["name"] = roles[a.r].Name
-			if u, err := store.Get[user](ctx, s.st, userKey(a.u)); err == nil {
-				if us["domain"], err = domainOf(u.Value.DomainID); err != nil {
-					return err
-				}
-				us["name"] = u.Value.Name
-			}
-			if p, err := store.Get[project](ctx, s.st, projectKey(a.p)); err == nil {
-				if pr["domain"], err = domainOf(p.Value.DomainID); err != nil {
-					return err
-				}
-				pr["name"] = p.Value.Name
+			if err := nm.fill(ro, actor, scope, a.grant); err != nil {
+				return err
 			}
 		}
-		out = append(out, map[string]any{
-			"role": ro, "user": us, "scope": map[string]any{"project": pr},
-			"links": map[string]any{"assignment": s.link("projects", a.p, "users", a.u, "roles", a.r)},
-		})
+		links := map[string]any{}
+		src := a.grant
+		if a.viaGroup != "" {
+			src.actorKind, src.actorID = "group", a.viaGroup
+			links["membership"] = s.link("groups", a.viaGroup, "users", a.actorID)
+		}
+		if a.prior != "" {
+			src.roleID = a.prior
+			links["prior_role"] = s.link("roles", a.prior)
+		}
+		links["assignment"] = s.assignmentLink(src)
+		out = append(out, map[string]any{"role": ro, a.actorKind: actor, "scope": scope, "links": links})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"role_assignments": out, "links": s.listLinks(r, "role_assignments")})
 	return nil
+}
+
+// effectiveRows expands group grants into their members' and adds implied roles; domain-specific
+// roles are dropped (they never take effect themselves).
+func (s *Service) effectiveRows(ctx context.Context, grants []grant) ([]assignmentEntry, error) {
+	rules, _, err := s.impliedRules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.rolesByID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var direct []assignmentEntry
+	for _, g := range grants {
+		if g.actorKind == "user" {
+			direct = append(direct, assignmentEntry{grant: g})
+			continue
+		}
+		members, _, err := s.st.Keys(ctx, groupMemberKey(g.actorID, ""))
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range members {
+			e := assignmentEntry{grant: g, viaGroup: g.actorID}
+			e.actorKind, e.actorID = "user", u
+			direct = append(direct, e)
+		}
+	}
+	var out []assignmentEntry
+	seen := map[string]bool{}
+	add := func(e assignmentEntry) {
+		k := e.target() + "|" + e.actor() + "|" + e.roleID
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		out = append(out, e)
+	}
+	for _, e := range direct {
+		if ro, ok := all[e.roleID]; ok && ro.DomainID == "" {
+			add(e)
+		}
+		// the roles implied, transitively
+		stack := append([]string(nil), rules[e.roleID]...)
+		visited := map[string]bool{e.roleID: true}
+		for len(stack) > 0 {
+			id := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if visited[id] {
+				continue
+			}
+			visited[id] = true
+			if ro, ok := all[id]; ok && ro.DomainID == "" {
+				x := e
+				x.roleID, x.prior = id, e.roleID
+				add(x)
+			}
+			stack = append(stack, rules[id]...)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].prior == "" && out[j].prior != "" })
+	return out, nil
+}
+
+// namer adds names (and domains) to role assignment rows for include_names.
+type namer struct {
+	s     *Service
+	ctx   context.Context
+	cache map[string]map[string]any
+}
+
+func (n *namer) domainRef(id string) (map[string]any, error) {
+	if d, ok := n.cache["d:"+id]; ok {
+		return d, nil
+	}
+	d, err := n.s.domainRefView(n.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{"id": d["id"], "name": d["name"]}
+	n.cache["d:"+id] = m
+	return m, nil
+}
+
+func (n *namer) fill(ro, actor, scope map[string]any, g grant) error {
+	if o, err := store.Get[role](n.ctx, n.s.st, roleKey(g.roleID)); err == nil {
+		ro["name"] = o.Value.Name
+		if o.Value.DomainID != "" {
+			if ro["domain"], err = n.domainRef(o.Value.DomainID); err != nil {
+				return err
+			}
+		}
+	}
+	var err error
+	switch g.actorKind {
+	case "user":
+		if o, e := store.Get[user](n.ctx, n.s.st, userKey(g.actorID)); e == nil {
+			actor["name"] = o.Value.Name
+			actor["domain"], err = n.domainRef(o.Value.DomainID)
+		}
+	case "group":
+		if o, e := store.Get[group](n.ctx, n.s.st, groupKey(g.actorID)); e == nil {
+			actor["name"] = o.Value.Name
+			actor["domain"], err = n.domainRef(o.Value.DomainID)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	switch g.targetKind {
+	case "project":
+		if o, e := store.Get[project](n.ctx, n.s.st, projectKey(g.targetID)); e == nil {
+			p := scope["project"].(map[string]any)
+			p["name"] = o.Value.Name
+			p["domain"], err = n.domainRef(o.Value.DomainID)
+		}
+	case "domain":
+		if o, e := store.Get[domain](n.ctx, n.s.st, domainKey(g.targetID)); e == nil {
+			scope["domain"].(map[string]any)["name"] = o.Value.Name
+		}
+	case "system":
+		scope["system"].(map[string]any)["name"] = "all"
+	}
+	return err
 }

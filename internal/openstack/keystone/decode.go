@@ -219,3 +219,35 @@ func (o *obj) done() error {
 	sort.Strings(known)
 	return invalid(o.path, "unknown attribute %s; allowed: %s.", strings.Join(unknown, ", "), strings.Join(known, ", "))
 }
+
+// extras returns the attributes no accessor asked for, decoded: Keystone keeps them on users,
+// projects, domains, roles and groups and returns them as given. "links" is read-only and
+// dropped. At most 32 extras of at most 4 KiB each are kept.
+func (o *obj) extras() (map[string]any, error) {
+	var out map[string]any
+	keys := make([]string, 0, len(o.m))
+	for k := range o.m {
+		if !o.seen[k] && k != "links" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	if len(keys) > 32 {
+		return nil, invalid(o.path, "%d extra attributes (%s, ...); the limit is 32.", len(keys), strings.Join(keys[:3], ", "))
+	}
+	for _, k := range keys {
+		raw := o.m[k]
+		if len(raw) > 4096 {
+			return nil, invalid(o.field(k), "the value is %d bytes long; the limit for an extra attribute is 4096.", len(raw))
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, invalid(o.field(k), "%s is not JSON.", clip(raw))
+		}
+		if out == nil {
+			out = map[string]any{}
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -76,7 +76,7 @@ type env struct {
 }
 
 // openRoutes are the routes the server answers without a token.
-var openRoutes = map[string]bool{"GET /v3": true, "GET /v3/": true, "POST /v3/auth/tokens": true}
+var openRoutes = map[string]bool{"GET /v3": true, "GET /v3/": true, "POST /v3/auth/tokens": true, "GET /identity/": true}
 
 func middleware(a auth.Authenticator, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

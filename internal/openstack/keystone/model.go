@@ -3,6 +3,7 @@ package keystone
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/vflink/vflink/internal/store"
@@ -11,10 +12,12 @@ import (
 // Stored objects. The JSON here is the store's, not the API's: see the view methods.
 
 type domain struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
-	Enabled     bool   `json:"enabled"`
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	Description string         `json:"description,omitempty"`
+	Enabled     bool           `json:"enabled"`
+	Tags        []string       `json:"tags,omitempty"`
+	Extra       map[string]any `json:"extra,omitempty"`
 }
 
 type project struct {
@@ -24,62 +27,111 @@ type project struct {
 	Description string   `json:"description,omitempty"`
 	Enabled     bool     `json:"enabled"`
 	Tags        []string `json:"tags,omitempty"`
+	// ParentID is the parent project; "" means the domain (a top-level project).
+	ParentID string         `json:"parent_id,omitempty"`
+	Extra    map[string]any `json:"extra,omitempty"`
 }
 
 type user struct {
-	ID               string `json:"id"`
-	Name             string `json:"name"`
-	DomainID         string `json:"domain_id"`
-	PasswordHash     string `json:"password_hash,omitempty"` // bcrypt; never leaves the package
-	Enabled          bool   `json:"enabled"`
-	DefaultProjectID string `json:"default_project_id,omitempty"`
-	Description      string `json:"description,omitempty"`
-	Email            string `json:"email,omitempty"`
+	ID               string         `json:"id"`
+	Name             string         `json:"name"`
+	DomainID         string         `json:"domain_id"`
+	PasswordHash     string         `json:"password_hash,omitempty"` // bcrypt; never leaves the package
+	Enabled          bool           `json:"enabled"`
+	DefaultProjectID string         `json:"default_project_id,omitempty"`
+	Description      string         `json:"description,omitempty"`
+	Email            string         `json:"email,omitempty"`
+	Extra            map[string]any `json:"extra,omitempty"`
 }
 
 type role struct {
-	ID   string `json:"id"`
-	Name string `json:"name"`
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	DomainID    string         `json:"domain_id,omitempty"` // "" for a global role
+	Description string         `json:"description,omitempty"`
+	Extra       map[string]any `json:"extra,omitempty"`
+}
+
+type group struct {
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	DomainID    string         `json:"domain_id"`
+	Description string         `json:"description,omitempty"`
+	Extra       map[string]any `json:"extra,omitempty"`
 }
 
 // token is what a token grants; it is stored under the SHA-256 of the token.
 type token struct {
-	UserID    string    `json:"user_id"`
-	ProjectID string    `json:"project_id,omitempty"`
-	Roles     []role    `json:"roles,omitempty"`
-	Methods   []string  `json:"methods"`
-	AuditID   string    `json:"audit_id"`
-	IssuedAt  time.Time `json:"issued_at"`
-	ExpiresAt time.Time `json:"expires_at"`
+	UserID    string   `json:"user_id"`
+	ProjectID string   `json:"project_id,omitempty"`
+	DomainID  string   `json:"domain_id,omitempty"` // a domain-scoped token
+	Roles     []role   `json:"roles,omitempty"`
+	Methods   []string `json:"methods"`
+	AuditID   string   `json:"audit_id"`
+	// ParentAuditID is the audit ID of the token this one was made from (method token).
+	ParentAuditID string    `json:"parent_audit_id,omitempty"`
+	IssuedAt      time.Time `json:"issued_at"`
+	ExpiresAt     time.Time `json:"expires_at"`
 }
 
 // API views.
 
-func (s *Service) domainView(d domain) map[string]any {
-	return map[string]any{
-		"id": d.ID, "name": d.Name, "description": d.Description, "enabled": d.Enabled,
-		"tags": []string{}, "options": map[string]any{}, "links": map[string]any{"self": s.link("domains", d.ID)},
+// withExtra returns the extra attributes with v over them.
+func withExtra(extra map[string]any, v map[string]any) map[string]any {
+	if len(extra) == 0 {
+		return v
 	}
+	out := make(map[string]any, len(extra)+len(v))
+	for k, x := range extra {
+		out[k] = x
+	}
+	for k, x := range v {
+		out[k] = x
+	}
+	return out
+}
+
+func orEmpty(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+func (s *Service) domainView(d domain) map[string]any {
+	return withExtra(d.Extra, map[string]any{
+		"id": d.ID, "name": d.Name, "description": d.Description, "enabled": d.Enabled,
+		"tags": orEmpty(d.Tags), "options": map[string]any{}, "links": map[string]any{"self": s.link("domains", d.ID)},
+	})
+}
+
+// domainProjectView is a domain seen through the projects API (is_domain true).
+func (s *Service) domainProjectView(d domain) map[string]any {
+	return withExtra(d.Extra, map[string]any{
+		"id": d.ID, "name": d.Name, "domain_id": nil, "description": d.Description, "enabled": d.Enabled,
+		"parent_id": nil, "is_domain": true, "tags": orEmpty(d.Tags), "options": map[string]any{},
+		"links": map[string]any{"self": s.link("projects", d.ID)},
+	})
 }
 
 func (s *Service) projectView(p project) map[string]any {
-	tags := p.Tags
-	if tags == nil {
-		tags = []string{}
+	parent := p.ParentID
+	if parent == "" {
+		parent = p.DomainID
 	}
-	return map[string]any{
+	return withExtra(p.Extra, map[string]any{
 		"id": p.ID, "name": p.Name, "domain_id": p.DomainID, "description": p.Description, "enabled": p.Enabled,
-		"parent_id": p.DomainID, "is_domain": false, "tags": tags, "options": map[string]any{},
+		"parent_id": parent, "is_domain": false, "tags": orEmpty(p.Tags), "options": map[string]any{},
 		"links": map[string]any{"self": s.link("projects", p.ID)},
-	}
+	})
 }
 
 func (s *Service) userView(u user) map[string]any {
-	v := map[string]any{
+	v := withExtra(u.Extra, map[string]any{
 		"id": u.ID, "name": u.Name, "domain_id": u.DomainID, "enabled": u.Enabled,
 		"password_expires_at": nil, "options": map[string]any{},
 		"links": map[string]any{"self": s.link("users", u.ID)},
-	}
+	})
 	if u.DefaultProjectID != "" {
 		v["default_project_id"] = u.DefaultProjectID
 	}
@@ -93,10 +145,24 @@ func (s *Service) userView(u user) map[string]any {
 }
 
 func (s *Service) roleView(r role) map[string]any {
-	return map[string]any{
+	v := withExtra(r.Extra, map[string]any{
 		"id": r.ID, "name": r.Name, "domain_id": nil, "description": nil, "options": map[string]any{},
 		"links": map[string]any{"self": s.link("roles", r.ID)},
+	})
+	if r.DomainID != "" {
+		v["domain_id"] = r.DomainID
 	}
+	if r.Description != "" {
+		v["description"] = r.Description
+	}
+	return v
+}
+
+func (s *Service) groupView(g group) map[string]any {
+	return withExtra(g.Extra, map[string]any{
+		"id": g.ID, "name": g.Name, "domain_id": g.DomainID, "description": g.Description,
+		"links": map[string]any{"self": s.link("groups", g.ID)},
+	})
 }
 
 // Reads.
@@ -137,14 +203,15 @@ func (s *Service) domainByIDOrName(ctx context.Context, id, name string) (domain
 	return o.Value, err == nil, err
 }
 
-// requireDomain checks that field names an existing domain (400 otherwise).
+// requireDomain reads the domain a body's field names: 404 when there is none, as Keystone
+// answers (DomainNotFound).
 func (s *Service) requireDomain(ctx context.Context, field, id string) (store.Object[domain], error) {
 	if !validID(id) {
-		return store.Object[domain]{}, invalid(field, "domain %q does not exist.", id)
+		return store.Object[domain]{}, errf(http.StatusNotFound, "Could not find domain: %s (given as %s).", id, field)
 	}
 	o, err := store.Get[domain](ctx, s.st, domainKey(id))
 	if errors.Is(err, store.ErrNotFound) {
-		return o, invalid(field, "domain %q does not exist.", id)
+		return o, errf(http.StatusNotFound, "Could not find domain: %s (given as %s).", id, field)
 	}
 	return o, err
 }

@@ -1,10 +1,12 @@
 package keystone
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
 	"path"
+	"strings"
 
 	"github.com/vflink/vflink/internal/store"
 )
@@ -13,7 +15,8 @@ type projectInput struct {
 	p                                                          project
 	nameGiven, domainGiven, enabledGiven, descGiven, tagsGiven bool
 	parentID                                                   string
-	parentGiven                                                bool
+	parentGiven, isDomain                                      bool
+	extra                                                      map[string]any
 }
 
 func parseProject(b []byte) (projectInput, error) {
@@ -25,7 +28,7 @@ func parseProject(b []byte) (projectInput, error) {
 	if in.p.Name, in.nameGiven, err = a.name("name", 64); err != nil {
 		return in, err
 	}
-	if in.p.DomainID, in.domainGiven, err = a.str("domain_id", 64, false); err != nil {
+	if in.p.DomainID, in.domainGiven, err = a.str("domain_id", 64, true); err != nil {
 		return in, err
 	}
 	if in.p.Description, in.descGiven, err = a.str("description", 255, true); err != nil {
@@ -34,27 +37,47 @@ func parseProject(b []byte) (projectInput, error) {
 	if in.p.Enabled, in.enabledGiven, err = a.boolean("enabled"); err != nil {
 		return in, err
 	}
-	if in.p.Tags, in.tagsGiven, err = a.strList("tags", 255); err != nil {
+	if in.p.Tags, in.tagsGiven, err = parseTags(a, "tags"); err != nil {
 		return in, err
-	}
-	if len(in.p.Tags) > 80 {
-		return in, invalid("project.tags", "%d tags; the limit is 80.", len(in.p.Tags))
 	}
 	if in.parentID, in.parentGiven, err = a.str("parent_id", 64, true); err != nil {
 		return in, err
 	}
-	if isDomain, ok, err := a.boolean("is_domain"); err != nil {
+	if in.isDomain, _, err = a.boolean("is_domain"); err != nil {
 		return in, err
-	} else if ok && isDomain {
-		return in, invalid("project.is_domain", "true is not supported; projects acting as domains are not available.")
 	}
 	if err := a.ignoreObject("options"); err != nil {
 		return in, err
 	}
-	return in, a.done()
+	a.raw("id") // read-only: ignored, as Keystone does
+	in.extra, err = a.extras()
+	return in, err
 }
 
-// createProject is POST /v3/projects.
+// parseTags reads Keystone's tag list: at most 80 unique tags of 1..255 characters without ',' or '/'.
+func parseTags(a *obj, k string) ([]string, bool, error) {
+	tags, ok, err := a.strList(k, 255)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	if len(tags) > 80 {
+		return nil, false, invalid(a.field(k), "%d tags; the limit is 80.", len(tags))
+	}
+	seen := map[string]bool{}
+	for _, t := range tags {
+		if strings.ContainsAny(t, ",/") {
+			return nil, false, invalid(a.field(k), "%q: a tag cannot contain ',' or '/'.", t)
+		}
+		if seen[t] {
+			return nil, false, invalid(a.field(k), "%q is given twice; tags are unique.", t)
+		}
+		seen[t] = true
+	}
+	return tags, true, nil
+}
+
+// createProject is POST /v3/projects. With is_domain true it creates a domain (Keystone's
+// projects acting as domains).
 func (s *Service) createProject(w http.ResponseWriter, r *http.Request) error {
 	if _, err := requireAdmin(r, "create_project"); err != nil {
 		return err
@@ -70,20 +93,57 @@ func (s *Service) createProject(w http.ResponseWriter, r *http.Request) error {
 	if !in.nameGiven {
 		return invalid("project", "'name' is a required property.")
 	}
-	p := in.p
-	if !in.domainGiven {
-		p.DomainID = DefaultDomainID
+	ctx := r.Context()
+	if in.isDomain {
 		if in.parentID != "" {
-			p.DomainID = in.parentID
+			return invalid("project.parent_id", "%q: only root projects are allowed to act as domains.", in.parentID)
 		}
+		if in.p.DomainID != "" {
+			return invalid("project.domain_id", "%q: a project acting as a domain has no domain.", in.p.DomainID)
+		}
+		d := domain{ID: newID(), Name: in.p.Name, Description: in.p.Description, Enabled: !in.enabledGiven || in.p.Enabled,
+			Tags: in.p.Tags, Extra: in.extra}
+		if err := s.storeNewDomain(ctx, d); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"project": s.domainProjectView(d)})
+		return nil
 	}
+	p := in.p
+	p.Extra = in.extra
 	if !in.enabledGiven {
 		p.Enabled = true
 	}
-	if in.parentID != "" && in.parentID != p.DomainID {
-		return invalid("project.parent_id", "%q: only top-level projects are supported, so the parent must be the domain %q.", in.parentID, p.DomainID)
+	var parent *store.Object[project]
+	if in.parentID != "" {
+		po, isProject, err := s.parentOf(ctx, in.parentID)
+		if err != nil {
+			return err
+		}
+		if isProject {
+			parent = &po
+			if p.DomainID == "" {
+				p.DomainID = po.Value.DomainID
+			}
+			if p.DomainID != po.Value.DomainID {
+				return invalid("project.parent_id", "the parent %q is in domain %q, not in the project's domain %q.", in.parentID, po.Value.DomainID, p.DomainID)
+			}
+			if !po.Value.Enabled {
+				return invalid("project.parent_id", "the parent %q is disabled; a project cannot be created under a disabled project.", in.parentID)
+			}
+			p.ParentID = po.Value.ID
+		} else {
+			if p.DomainID == "" {
+				p.DomainID = in.parentID
+			}
+			if p.DomainID != in.parentID {
+				return invalid("project.parent_id", "the parent %q is a domain, but the project's domain is %q.", in.parentID, p.DomainID)
+			}
+		}
 	}
-	ctx := r.Context()
+	if p.DomainID == "" {
+		p.DomainID = DefaultDomainID
+	}
 	d, err := s.requireDomain(ctx, "project.domain_id", p.DomainID)
 	if err != nil {
 		return err
@@ -93,10 +153,16 @@ func (s *Service) createProject(w http.ResponseWriter, r *http.Request) error {
 	t.Create(projectNameKey(p.DomainID, p.Name), p.ID)
 	t.Create(projectKey(p.ID), p)
 	t.Unchanged(domainKey(d.Value.ID), d.ModRevision)
+	if parent != nil {
+		t.Unchanged(parent.Key, parent.ModRevision)
+	}
 	if _, err := t.Commit(ctx); err != nil {
 		var ce *store.ConflictError
 		if errors.As(err, &ce) && ce.Key == projectNameKey(p.DomainID, p.Name) {
 			return duplicate("project", p.Name, p.DomainID)
+		}
+		if errors.As(err, &ce) && parent != nil && ce.Key == parent.Key {
+			return errf(http.StatusConflict, "The parent project %s changed while the project was created; retry.", parent.Value.ID)
 		}
 		return err
 	}
@@ -105,21 +171,63 @@ func (s *Service) createProject(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listProjects is GET /v3/projects (?name=, ?domain_id=, ?enabled=).
+// parentOf reads the parent a parent_id names: a project (isProject), or else a domain; 404 when
+// it is neither.
+func (s *Service) parentOf(ctx context.Context, id string) (store.Object[project], bool, error) {
+	if !validID(id) {
+		return store.Object[project]{}, false, notFound("project", id)
+	}
+	o, err := store.Get[project](ctx, s.st, projectKey(id))
+	if err == nil {
+		return o, true, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return o, false, err
+	}
+	if _, err := store.Get[domain](ctx, s.st, domainKey(id)); errors.Is(err, store.ErrNotFound) {
+		return o, false, notFound("project", id)
+	} else if err != nil {
+		return o, false, err
+	}
+	return o, false, nil
+}
+
+// listProjects is GET /v3/projects (?name=, ?domain_id=, ?enabled=, ?parent_id=, ?is_domain=).
+// With is_domain=true it lists the domains, as projects acting as domains.
 func (s *Service) listProjects(w http.ResponseWriter, r *http.Request) error {
 	if _, err := requireAdmin(r, "list_projects"); err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	l, _, err := store.List[project](r.Context(), s.st, "keystone/projects/")
+	ctx := r.Context()
+	out := []map[string]any{}
+	if q.Has("is_domain") && boolParam(q.Get("is_domain")) {
+		l, _, err := store.List[domain](ctx, s.st, "keystone/domains/")
+		if err != nil {
+			return err
+		}
+		for _, o := range l {
+			d := o.Value
+			if (q.Has("name") && d.Name != q.Get("name")) || (q.Has("enabled") && boolParam(q.Get("enabled")) != d.Enabled) ||
+				(q.Has("domain_id") && q.Get("domain_id") != "") || (q.Has("parent_id") && q.Get("parent_id") != "") {
+				continue
+			}
+			out = append(out, s.domainProjectView(d))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"projects": out, "links": s.listLinks(r, "projects")})
+		return nil
+	}
+	l, _, err := store.List[project](ctx, s.st, "keystone/projects/")
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, 0, len(l))
 	for _, o := range l {
 		p := o.Value
+		parent := p.ParentID
+		if parent == "" {
+			parent = p.DomainID
+		}
 		if (q.Has("name") && p.Name != q.Get("name")) || (q.Has("domain_id") && p.DomainID != q.Get("domain_id")) ||
-			(q.Has("enabled") && boolParam(q.Get("enabled")) != p.Enabled) {
+			(q.Has("enabled") && boolParam(q.Get("enabled")) != p.Enabled) || (q.Has("parent_id") && parent != q.Get("parent_id")) {
 			continue
 		}
 		out = append(out, s.projectView(p))
@@ -155,6 +263,12 @@ func (s *Service) showProject(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	o, err := s.getProject(r.Context(), id)
+	if isNotFound(err) && c.IsAdmin() {
+		if d, derr := store.Get[domain](r.Context(), s.st, domainKey(id)); derr == nil {
+			writeJSON(w, http.StatusOK, map[string]any{"project": s.domainProjectView(d.Value)})
+			return nil
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -177,6 +291,18 @@ func (s *Service) updateProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	id := r.PathValue("id")
+	if isDom, err := s.isDomainID(ctx, id); err != nil {
+		return err
+	} else if isDom {
+		d, err := s.applyDomainUpdate(ctx, id, domainInput{d: domain{Name: in.p.Name, Description: in.p.Description,
+			Enabled: in.p.Enabled, Tags: in.p.Tags}, nameGiven: in.nameGiven, descGiven: in.descGiven,
+			enabledGiven: in.enabledGiven, tagsGiven: in.tagsGiven, extra: in.extra})
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"project": s.domainProjectView(d)})
+		return nil
+	}
 	var p project
 	err = retry(ctx, func() error {
 		o, err := s.getProject(ctx, id)
@@ -187,9 +313,13 @@ func (s *Service) updateProject(w http.ResponseWriter, r *http.Request) error {
 		if in.domainGiven && in.p.DomainID != p.DomainID {
 			return invalid("project.domain_id", "%q: a project cannot move to another domain (it is in %q).", in.p.DomainID, p.DomainID)
 		}
-		if in.parentGiven && in.parentID != p.DomainID {
-			return invalid("project.parent_id", "%q: only top-level projects are supported, so the parent must be the domain %q.", in.parentID, p.DomainID)
+		if cur := cmp.Or(p.ParentID, p.DomainID); in.parentGiven && in.parentID != cur {
+			return invalid("project.parent_id", "%q: a project cannot move to another parent (its parent is %q).", in.parentID, cur)
 		}
+		if in.isDomain {
+			return invalid("project.is_domain", "true: a project cannot become a domain.")
+		}
+		p.Extra = mergeExtra(p.Extra, in.extra)
 		t := s.st.Txn()
 		if in.nameGiven && in.p.Name != p.Name {
 			t.Remove(projectNameKey(p.DomainID, p.Name))
@@ -249,34 +379,66 @@ func (s *Service) revokeProjectTokens(ctx context.Context, t *store.Txn, p strin
 	return nil
 }
 
+// projectDeleteOps adds to t the removal of project o: its name, role assignments (of users and
+// groups) and the tokens scoped to it.
+func (s *Service) projectDeleteOps(ctx context.Context, t *store.Txn, o store.Object[project], grants []grant) error {
+	id := o.Value.ID
+	t.Delete(projectKey(id), o.ModRevision)
+	t.Remove(projectNameKey(o.Value.DomainID, o.Value.Name))
+	if err := s.revokeProjectTokens(ctx, t, id); err != nil {
+		return err
+	}
+	keys, _, err := s.st.Keys(ctx, projectAssignments(id))
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		u, ro := path.Split(k)
+		t.Remove(userAssignmentKey(path.Clean(u), id, ro))
+	}
+	t.DeletePrefix(projectAssignments(id))
+	gs := removeGrants(t, grants, func(g grant) bool {
+		return g.targetKind == "project" && g.targetID == id && g.actorKind == "group"
+	})
+	return s.revokeForGrants(ctx, t, gs)
+}
+
 // deleteProject is DELETE /v3/projects/{id}: the project, its name, its role assignments and the
-// tokens scoped to it go together.
+// tokens scoped to it go together. A project with child projects cannot be deleted (403), as in
+// Keystone without cascade. A domain's ID deletes the domain (projects acting as domains).
 func (s *Service) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	if _, err := requireAdmin(r, "delete_project"); err != nil {
 		return err
 	}
 	ctx := r.Context()
 	id := r.PathValue("id")
+	if isDom, err := s.isDomainID(ctx, id); err != nil {
+		return err
+	} else if isDom {
+		return s.deleteDomain(w, r)
+	}
 	err := retry(ctx, func() error {
 		o, err := s.getProject(ctx, id)
 		if err != nil {
 			return err
 		}
-		t := s.st.Txn()
-		t.Delete(projectKey(id), o.ModRevision)
-		t.Remove(projectNameKey(o.Value.DomainID, o.Value.Name))
-		if err := s.revokeProjectTokens(ctx, t, id); err != nil {
-			return err
-		}
-		keys, _, err := s.st.Keys(ctx, projectAssignments(id))
+		l, _, err := store.List[project](ctx, s.st, "keystone/projects/")
 		if err != nil {
 			return err
 		}
-		for _, k := range keys {
-			u, ro := path.Split(k)
-			t.Remove(userAssignmentKey(path.Clean(u), id, ro))
+		for _, c := range l {
+			if c.Value.ParentID == id {
+				return errf(http.StatusForbidden, "Cannot delete project %s: it has the child project %s; delete the children first.", id, c.Value.ID)
+			}
 		}
-		t.DeletePrefix(projectAssignments(id))
+		grants, err := s.allGrants(ctx)
+		if err != nil {
+			return err
+		}
+		t := s.st.Txn()
+		if err := s.projectDeleteOps(ctx, t, o, grants); err != nil {
+			return err
+		}
 		_, err = t.Commit(ctx)
 		return err
 	})
@@ -285,84 +447,5 @@ func (s *Service) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.log.Info("project deleted", "project", id)
 	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-// listDomains is GET /v3/domains (?name=).
-func (s *Service) listDomains(w http.ResponseWriter, r *http.Request) error {
-	if _, err := caller(r); err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	l, _, err := store.List[domain](r.Context(), s.st, "keystone/domains/")
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, 0, len(l))
-	for _, o := range l {
-		if (q.Has("name") && o.Value.Name != q.Get("name")) || (q.Has("enabled") && boolParam(q.Get("enabled")) != o.Value.Enabled) {
-			continue
-		}
-		out = append(out, s.domainView(o.Value))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"domains": out, "links": s.listLinks(r, "domains")})
-	return nil
-}
-
-// showDomain is GET /v3/domains/{id}.
-func (s *Service) showDomain(w http.ResponseWriter, r *http.Request) error {
-	if _, err := caller(r); err != nil {
-		return err
-	}
-	id := r.PathValue("id")
-	if !validID(id) {
-		return notFound("domain", id)
-	}
-	o, err := getOr404[domain](r.Context(), s.st, domainKey(id), "domain", id)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"domain": s.domainView(o.Value)})
-	return nil
-}
-
-// listRoles is GET /v3/roles (?name=).
-func (s *Service) listRoles(w http.ResponseWriter, r *http.Request) error {
-	if _, err := caller(r); err != nil {
-		return err
-	}
-	q := r.URL.Query()
-	l, _, err := store.List[role](r.Context(), s.st, "keystone/roles/")
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, 0, len(l))
-	for _, o := range l {
-		if q.Has("name") && o.Value.Name != q.Get("name") {
-			continue
-		}
-		out = append(out, s.roleView(o.Value))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"roles": out, "links": s.listLinks(r, "roles")})
-	return nil
-}
-
-func (s *Service) getRole(ctx context.Context, id string) (store.Object[role], error) {
-	if !validID(id) {
-		return store.Object[role]{}, notFound("role", id)
-	}
-	return getOr404[role](ctx, s.st, roleKey(id), "role", id)
-}
-
-// showRole is GET /v3/roles/{id}.
-func (s *Service) showRole(w http.ResponseWriter, r *http.Request) error {
-	if _, err := caller(r); err != nil {
-		return err
-	}
-	o, err := s.getRole(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"role": s.roleView(o.Value)})
 	return nil
 }

@@ -132,13 +132,19 @@ func requireAdmin(r *http.Request, action string) (*auth.Context, error) {
 
 // Register mounts the identity API under /v3 on mux.
 func (s *Service) Register(mux *http.ServeMux) {
+	// every route is served under /v3 and, as the catalog's identity endpoint, /identity/v3
+	// (whose /identity/ is the version list clients discover)
 	h := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		hf := func(w http.ResponseWriter, r *http.Request) {
 			if err := f(w, r); err != nil {
 				s.writeError(w, err)
 			}
-		})
+		}
+		mux.HandleFunc(pattern, hf)
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.HandleFunc(method+" /identity"+path, hf)
 	}
+	mux.HandleFunc("GET /identity/{$}", s.versions)
 	h("GET /v3", s.version)
 	h("GET /v3/{$}", s.version)
 
@@ -163,26 +169,38 @@ func (s *Service) Register(mux *http.ServeMux) {
 	h("PATCH /v3/projects/{id}", s.updateProject)
 	h("DELETE /v3/projects/{id}", s.deleteProject)
 
-	h("GET /v3/domains", s.listDomains)
-	h("GET /v3/domains/{id}", s.showDomain)
-	h("GET /v3/roles", s.listRoles)
-	h("GET /v3/roles/{id}", s.showRole)
-
-	h("GET /v3/projects/{p}/users/{u}/roles", s.listProjectUserRoles)
-	h("PUT /v3/projects/{p}/users/{u}/roles/{r}", s.assignRole)
-	h("GET /v3/projects/{p}/users/{u}/roles/{r}", s.checkAssignment)
-	h("HEAD /v3/projects/{p}/users/{u}/roles/{r}", s.checkAssignment)
-	h("DELETE /v3/projects/{p}/users/{u}/roles/{r}", s.unassignRole)
+	s.registerDomains(h)
+	s.registerRoles(h)
+	s.registerGroups(h)
+	s.registerGrants(h)
+	s.registerCatalog(h)
+	s.registerCredentials(h)
+	h("GET /v3/auth/domains", s.authDomains)
+	h("GET /v3/auth/system", s.authSystem)
 	h("GET /v3/role_assignments", s.listRoleAssignments)
 }
 
-func (s *Service) version(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{"version": map[string]any{
+func (s *Service) versionDoc(base string) map[string]any {
+	return map[string]any{
 		"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-		"links":       []map[string]string{{"rel": "self", "href": s.cfg.PublicURL + "/v3/"}},
+		"links":       []map[string]string{{"rel": "self", "href": s.cfg.PublicURL + base + "/v3/"}},
 		"media-types": []map[string]string{{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}},
-	}})
+	}
+}
+
+func (s *Service) version(w http.ResponseWriter, r *http.Request) error {
+	base := ""
+	if strings.HasPrefix(r.URL.Path, "/identity/") {
+		base = "/identity"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"version": s.versionDoc(base)})
 	return nil
+}
+
+// versions is GET /identity/: Keystone's version list, answered with 300 Multiple Choices.
+func (s *Service) versions(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusMultipleChoices, map[string]any{"versions": map[string]any{
+		"values": []map[string]any{s.versionDoc("/identity")}}})
 }
 
 func (s *Service) link(parts ...string) string {

@@ -18,6 +18,7 @@ type userInput struct {
 	password                                            string
 	nameGiven, domainGiven, passwordGiven, enabledGiven bool
 	defaultProjectGiven, descriptionGiven, emailGiven   bool
+	extra                                               map[string]any
 }
 
 func parseUser(b []byte) (userInput, error) {
@@ -50,7 +51,24 @@ func parseUser(b []byte) (userInput, error) {
 	if err := a.ignoreObject("options"); err != nil {
 		return in, err
 	}
-	return in, a.done()
+	a.raw("id") // read-only: ignored, as Keystone does
+	in.extra, err = a.extras()
+	return in, err
+}
+
+// mergeExtra sets the attributes of in over old (nil when both are empty).
+func mergeExtra(old, in map[string]any) map[string]any {
+	if len(in) == 0 {
+		return old
+	}
+	out := make(map[string]any, len(old)+len(in))
+	for k, v := range old {
+		out[k] = v
+	}
+	for k, v := range in {
+		out[k] = v
+	}
+	return out
 }
 
 func (s *Service) hashPassword(pw string) (string, error) {
@@ -94,6 +112,7 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request) error {
 		return invalid("user", "'name' is a required property.")
 	}
 	u := in.u
+	u.Extra = in.extra
 	if !in.domainGiven {
 		u.DomainID = DefaultDomainID
 	}
@@ -244,6 +263,7 @@ func (s *Service) updateUser(w http.ResponseWriter, r *http.Request) error {
 		if in.emailGiven {
 			u.Email = in.u.Email
 		}
+		u.Extra = mergeExtra(u.Extra, in.extra)
 		t.Update(userKey(u.ID), u, o.ModRevision)
 		if revoke {
 			if err := s.revokeTokens(ctx, t, u.ID, nil); err != nil {
@@ -282,7 +302,38 @@ func (s *Service) revokeTokens(ctx context.Context, t *store.Txn, u string, matc
 	return nil
 }
 
-// deleteUser is DELETE /v3/users/{id}: the user, its name, role assignments and tokens go together.
+// userDeleteOps adds to t the removal of user o: its name, role assignments, group memberships
+// and tokens.
+func (s *Service) userDeleteOps(ctx context.Context, t *store.Txn, o store.Object[user], grants []grant) error {
+	id := o.Value.ID
+	t.Delete(userKey(id), o.ModRevision)
+	t.Remove(userNameKey(o.Value.DomainID, o.Value.Name))
+	keys, rev, err := s.st.Keys(ctx, userAssignments(id))
+	if err != nil {
+		return err
+	}
+	t.PrefixUnchangedSince(userAssignments(id), rev)
+	for _, k := range keys { // <project>/<role>
+		p, ro := path.Split(k)
+		t.Remove(assignmentKey(path.Clean(p), id, ro))
+	}
+	t.DeletePrefix(userAssignments(id))
+	removeGrants(t, grants, func(g grant) bool {
+		return g.actorKind == "user" && g.actorID == id && !(g.targetKind == "project")
+	})
+	groups, _, err := s.st.Keys(ctx, userGroupKey(id, ""))
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		t.Remove(groupMemberKey(g, id))
+	}
+	t.DeletePrefix(userGroupKey(id, ""))
+	return s.revokeTokens(ctx, t, id, nil)
+}
+
+// deleteUser is DELETE /v3/users/{id}: the user, its name, role assignments, memberships and
+// tokens go together.
 func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if _, err := requireAdmin(r, "delete_user"); err != nil {
 		return err
@@ -294,20 +345,12 @@ func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		t := s.st.Txn()
-		t.Delete(userKey(id), o.ModRevision)
-		t.Remove(userNameKey(o.Value.DomainID, o.Value.Name))
-		keys, rev, err := s.st.Keys(ctx, userAssignments(id))
+		grants, err := s.allGrants(ctx)
 		if err != nil {
 			return err
 		}
-		t.PrefixUnchangedSince(userAssignments(id), rev)
-		for _, k := range keys { // <project>/<role>
-			p, ro := path.Split(k)
-			t.Remove(assignmentKey(path.Clean(p), id, ro))
-		}
-		t.DeletePrefix(userAssignments(id))
-		if err := s.revokeTokens(ctx, t, id, nil); err != nil {
+		t := s.st.Txn()
+		if err := s.userDeleteOps(ctx, t, o, grants); err != nil {
 			return err
 		}
 		_, err = t.Commit(ctx)
@@ -321,20 +364,14 @@ func (s *Service) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// projectsOf returns the projects user u has a role on, by name.
+// projectsOf returns the projects user u has a role on, directly or through a group, by name.
 func (s *Service) projectsOf(ctx context.Context, u string) ([]project, error) {
-	keys, _, err := s.st.Keys(ctx, userAssignments(u))
+	ids, err := s.targetsOf(ctx, u, "project")
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
 	var out []project
-	for _, k := range keys {
-		p := path.Dir(k)
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
+	for _, p := range ids {
 		o, err := store.Get[project](ctx, s.st, projectKey(p))
 		if errors.Is(err, store.ErrNotFound) {
 			continue
