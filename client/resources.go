@@ -2,6 +2,8 @@ package client
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/url"
 
 	"github.com/vflink/vflink/api"
@@ -70,6 +72,25 @@ func (c *Client) FindSubnet(ctx context.Context, nameOrID string) (*api.Subnet, 
 // CreatePort sends POST /v2.0/ports with {"port": fields}.
 func (c *Client) CreatePort(ctx context.Context, fields map[string]any) (*api.Port, error) {
 	return create[api.Port](ctx, c, ports, fields)
+}
+
+// CreatePorts sends one native bulk create, POST /v2.0/ports {"ports": [...]}: all of them are
+// created, or none.
+func (c *Client) CreatePorts(ctx context.Context, items []map[string]any) ([]api.Port, error) {
+	body := make([]map[string]any, len(items))
+	for i, f := range items {
+		body[i] = c.withProject(f)
+	}
+	var out struct {
+		Ports []api.Port `json:"ports"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/ports", nil, map[string]any{"ports": body}, nil, &out); err != nil {
+		return nil, fmt.Errorf("bulk create of %d ports: %w", len(items), err)
+	}
+	if len(out.Ports) != len(items) {
+		return nil, fmt.Errorf("bulk create of %d ports: the answer holds %d", len(items), len(out.Ports))
+	}
+	return out.Ports, nil
 }
 
 // GetPort sends GET /v2.0/ports/{id}.

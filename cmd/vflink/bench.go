@@ -27,7 +27,7 @@ func newBenchCmd() *cobra.Command {
 func newBenchPortsCmd() *cobra.Command {
 	var (
 		apiURL, token, network, project string
-		count, concurrency              int
+		count, concurrency, bulk        int
 		noIP, keep                      bool
 		timeout                         time.Duration
 	)
@@ -45,7 +45,8 @@ Neutron-compatible server, including a real Neutron in noauth mode.
 
 The last line on stdout is always:
   ports/s=<f> p50_ms=<f> p99_ms=<f> errors=<n>
-where ports/s is successful creates per second of the create phase's wall time.`,
+where ports/s is successful creates per second of the create phase's wall time (with --bulk K,
+" bulk=K" follows and the latencies are per bulk request).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if count <= 0 {
@@ -79,6 +80,7 @@ where ports/s is successful creates per second of the create phase's wall time.`
 				NoIP:        noIP,
 				Keep:        keep,
 				Timeout:     timeout,
+				Bulk:        bulk,
 			})
 			for _, m := range res.ErrorSamples {
 				fmt.Fprintln(errOut, "create error:", m)
@@ -115,6 +117,7 @@ where ports/s is successful creates per second of the create phase's wall time.`
 	fl.StringVar(&project, "project", "demo", "project sent as tenant_id in each create")
 	fl.BoolVar(&noIP, "no-ip", false, `create ports without addresses ("fixed_ips": [])`)
 	fl.BoolVar(&keep, "keep", false, "keep the ports instead of deleting them")
+	fl.IntVar(&bulk, "bulk", 0, `send the creates as native bulk requests of this many ports ({"ports": [...]}, one after another; latencies per request)`)
 	fl.DurationVar(&timeout, "timeout", 10*time.Minute, "stop issuing creates after this long (0: no limit)")
 	cmd.MarkFlagRequired("network")
 	return cmd

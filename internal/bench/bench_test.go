@@ -22,6 +22,7 @@ type fakePorts struct {
 
 	mu      sync.Mutex
 	creates int
+	bulks   int
 	bodies  []map[string]any
 	live    map[string]bool
 	deletes int
@@ -32,10 +33,27 @@ func (f *fakePorts) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/v2.0/ports":
 		var body struct {
-			Port map[string]any `json:"port"`
+			Port  map[string]any   `json:"port"`
+			Ports []map[string]any `json:"ports"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if body.Ports != nil { // native bulk: all or nothing
+			f.mu.Lock()
+			f.bulks++
+			var out []string
+			for _, p := range body.Ports {
+				f.creates++
+				id := fmt.Sprintf("port-%d", f.creates)
+				f.live[id] = true
+				f.bodies = append(f.bodies, p)
+				out = append(out, fmt.Sprintf(`{"id": %q, "name": %q}`, id, p["name"]))
+			}
+			f.mu.Unlock()
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprintf(w, `{"ports": [%s]}`, strings.Join(out, ","))
 			return
 		}
 		time.Sleep(f.delay)
@@ -171,6 +189,30 @@ func TestPortsRejectsBadOptions(t *testing.T) {
 		if _, err := Ports(context.Background(), c, o); err == nil {
 			t.Errorf("Ports(%+v) succeeded, want an error", o)
 		}
+	}
+}
+
+func TestPortsBulk(t *testing.T) {
+	f := &fakePorts{}
+	c := newFake(t, f)
+	res, err := Ports(context.Background(), c, PortsOptions{NetworkID: "n1", Count: 25, Concurrency: 4, Bulk: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != 25 || res.Errors != 0 || f.bulks != 3 || f.creates != 25 {
+		t.Fatalf("25 ports in bulks of 10: ok=%d errors=%d, server saw %d bulk requests and %d creates; want 25, 0, 3, 25", res.OK, res.Errors, f.bulks, f.creates)
+	}
+	if res.Deleted != 25 || len(f.live) != 0 {
+		t.Errorf("deleted %d, %d left", res.Deleted, len(f.live))
+	}
+	if !strings.HasSuffix(res.String(), " bulk=10") {
+		t.Errorf("result line %q does not name the bulk size", res.String())
+	}
+	if f.bodies[24]["name"] != "bench-25" || f.bodies[0]["binding:vnic_type"] != "direct" {
+		t.Errorf("bodies: first %v, last %v", f.bodies[0], f.bodies[24])
+	}
+	if _, err := Ports(context.Background(), c, PortsOptions{NetworkID: "n1", Count: 5, Concurrency: 1, Bulk: -1}); err == nil {
+		t.Error("bulk -1 accepted")
 	}
 }
 
