@@ -251,6 +251,9 @@ func (s *Service) registerCatalog(h func(string, func(http.ResponseWriter, *http
 	for _, sp := range []*docSpec{s.regionSpec(), s.serviceSpec(), s.endpointSpec(), s.endpointGroupSpec()} {
 		s.registerDocs(h, sp)
 	}
+	// PUT /v3/regions/{id} creates a region with that ID
+	rs := s.regionSpec()
+	h("PUT /v3/regions/{id}", func(w http.ResponseWriter, r *http.Request) error { return s.createDoc(w, r, rs) })
 }
 
 // storedCatalog is the catalog entries of the stored services, with their enabled endpoints.

@@ -199,6 +199,12 @@ func (s *Service) createDoc(w http.ResponseWriter, r *http.Request, sp *docSpec)
 		return err
 	}
 	ctx := r.Context()
+	if id := r.PathValue("id"); id != "" { // PUT .../{id}
+		if v, ok := in["id"]; ok && v != id {
+			return invalid(sp.member+".id", "%s differs from the ID %q in the URL.", jsonClip(v), id)
+		}
+		in["id"] = id
+	}
 	d, err := sp.prepare(ctx, in, nil)
 	if err != nil {
 		return err
