@@ -55,7 +55,7 @@ func newServerCmd() *cobra.Command {
 	f.StringVar(&cfg.BootstrapPasswordFile, "bootstrap-password-file", "", "admin password for the first start (default: generated into <data-dir>/admin-password)")
 	f.StringVar(&cfg.VLANRanges, "network-vlan-ranges", "sriov:1:4094", "physical networks and the VLANs handed out automatically: NAME[:MIN:MAX],...")
 	f.StringVar(&cfg.BaseMAC, "base-mac", "fa:16:3e:00:00:00", "base of generated port MAC addresses")
-	f.StringVar(&cfg.DefaultQuotas, "default-quotas", "", "limits of a project without its own quota: network=N,subnet=N,port=N (-1 or unnamed: unlimited; Neutron's defaults are network=100,subnet=100,port=500)")
+	f.StringVar(&cfg.DefaultQuotas, "default-quotas", "", "limits of a project without its own quota: network=N,subnet=N,port=N,security_group=N,security_group_rule=N (-1 or unnamed: unlimited; Neutron's defaults are network=100,subnet=100,port=500,security_group=10,security_group_rule=100)")
 	f.DurationVar(&cfg.DeviceResync, "device-resync", 30*time.Second, "how often the device manager reads each switch to find drift")
 	f.StringVar(&cfg.External.KeystoneURL, "keystone-url", "", "validate tokens at this external Keystone v3 (e.g. http://controller:5000/v3) instead of the built-in one")
 	f.StringVar(&cfg.External.Username, "keystone-username", "neutron", "vflink's service user at the external Keystone (needs the admin or service role)")

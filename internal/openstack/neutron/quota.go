@@ -27,7 +27,7 @@ import (
 // creates can never exceed a limit together; with no finite limit a create costs nothing extra.
 
 // QuotaResources are the resources vflink counts, in Neutron's names.
-var QuotaResources = []string{"network", "subnet", "port"}
+var QuotaResources = []string{"network", "subnet", "port", "security_group", "security_group_rule"}
 
 // Unlimited is Neutron's "no limit" quota value.
 const Unlimited = -1
@@ -131,6 +131,8 @@ func (s *Service) usage(ctx context.Context, project, resource string) (n int, p
 			}
 		}
 		return n, "subnets/", rev, err
+	case "security_group", "security_group_rule":
+		return s.sgUsage(ctx, project, resource) // secgroup.go
 	}
 	return 0, "", 0, fmt.Errorf("no usage count for %q", resource)
 }

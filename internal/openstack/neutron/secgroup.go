@@ -100,6 +100,9 @@ func (s *Service) ensureDefaultSG(ctx context.Context, c *auth.Context, project 
 			ProjectID: project, Stateful: true, Tags: []string{}, CreatedAt: now, UpdatedAt: now, RevisionNumber: 1}
 		s.newGroupRules(&g, true)
 		t := s.st.Txn()
+		if err := s.checkQuotaN(ctx, s.st, t, project, "security_group_rule", len(g.Rules)); err != nil {
+			return err
+		}
 		t.Create(sgDefaultKey(project), g.ID)
 		t.Create(secgroupKey(g.ID), g)
 		for _, r := range g.Rules {
@@ -185,17 +188,45 @@ func (s *Service) createSecurityGroup(w http.ResponseWriter, r *http.Request) er
 	g := api.SecurityGroup{ID: uuid.NewString(), Name: f.name, Description: f.desc, TenantID: proj, ProjectID: proj,
 		Stateful: !f.statefulOK || f.stateful, Tags: tags, CreatedAt: now, UpdatedAt: now, RevisionNumber: 1}
 	s.newGroupRules(&g, false)
-	t := s.st.Txn()
-	t.Create(secgroupKey(g.ID), g)
-	for _, r := range g.Rules {
-		t.Create(sgRuleKey(r.ID), g.ID)
-	}
-	if _, err := t.Commit(ctx); err != nil {
+	err = retry(ctx, func(int) error {
+		t := s.st.Txn()
+		if err := s.checkQuota(ctx, s.st, t, proj, "security_group"); err != nil {
+			return err
+		}
+		if err := s.checkQuotaN(ctx, s.st, t, proj, "security_group_rule", len(g.Rules)); err != nil {
+			return err
+		}
+		t.Create(secgroupKey(g.ID), g)
+		for _, r := range g.Rules {
+			t.Create(sgRuleKey(r.ID), g.ID)
+		}
+		_, err := t.Commit(ctx)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	s.log.Info("security group created", "security_group", g.ID, "project", proj)
 	writeJSON(w, http.StatusCreated, map[string]any{"security_group": normSecGroup(g)})
 	return nil
+}
+
+// sgUsage counts a project's groups or rules (quota.go): the prefix a create compares is all
+// groups, since the rules live in them.
+func (s *Service) sgUsage(ctx context.Context, project, resource string) (int, string, int64, error) {
+	all, rev, err := store.List[api.SecurityGroup](ctx, s.st, "secgroups/")
+	n := 0
+	for _, o := range all {
+		if resource == "security_group" && o.Value.ProjectID == project {
+			n++
+		}
+		for _, r := range o.Value.Rules {
+			if resource == "security_group_rule" && r.ProjectID == project {
+				n++
+			}
+		}
+	}
+	return n, "secgroups/", rev, err
 }
 
 // listProject is the project a list request is about: its project_id/tenant_id filter, else the

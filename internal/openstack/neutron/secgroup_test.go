@@ -245,3 +245,24 @@ func TestPortSecurityGroups(t *testing.T) {
 	e.must(204, "DELETE", "/ports/"+str(q.obj("port"), "id"), nil, hdr...)
 	e.must(204, "DELETE", "/security-groups/"+defID, nil) // admin; no port uses it any more
 }
+
+func TestSecurityGroupQuotas(t *testing.T) {
+	e := newEnv(t)
+	e.must(200, "PUT", "/quotas/pq", map[string]any{"quota": map[string]any{"security_group": 2, "security_group_rule": 7}})
+	hdr := []string{"X-Project-Id", "pq", "X-Roles", "member"}
+	e.must(200, "GET", "/security-groups", nil, hdr...) // the default group: 1 group, 4 rules
+	g := e.must(201, "POST", "/security-groups", map[string]any{"security_group": map[string]any{"name": "a"}}, hdr...).obj("security_group")
+	if r := e.do("POST", "/security-groups", map[string]any{"security_group": map[string]any{"name": "b"}}, hdr...); r.code != 409 || r.errType() != "OverQuota" || !strings.Contains(r.errMsg(), "['security_group']") {
+		t.Errorf("third group: got %d %s", r.code, r.raw)
+	}
+	rule := map[string]any{"security_group_rule": map[string]any{"security_group_id": str(g, "id"), "direction": "ingress", "protocol": "tcp"}}
+	e.must(201, "POST", "/security-group-rules", rule, hdr...)
+	rule["security_group_rule"].(map[string]any)["protocol"] = "udp"
+	if r := e.do("POST", "/security-group-rules", rule, hdr...); r.code != 409 || !strings.Contains(r.errMsg(), "['security_group_rule']") {
+		t.Errorf("eighth rule: got %d %s", r.code, r.raw)
+	}
+	d := e.must(200, "GET", "/quotas/pq/details", nil).obj("quota")
+	if sg, _ := d["security_group"].(map[string]any); num(sg, "used") != 2 || num(sg, "limit") != 2 {
+		t.Errorf("details: %v", d)
+	}
+}

@@ -387,6 +387,9 @@ func (s *Service) createSecurityGroupRule(w http.ResponseWriter, r *http.Request
 				return errf(http.StatusConflict, "SecurityGroupRuleExists", "Security group rule already exists. Rule id is %s.", old.ID)
 			}
 		}
+		if err := s.checkQuota(ctx, s.st, t, rule.ProjectID, "security_group_rule"); err != nil {
+			return err
+		}
 		g.Rules = append(g.Rules, rule)
 		g.RevisionNumber++
 		g.UpdatedAt = now
