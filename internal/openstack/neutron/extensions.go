@@ -35,6 +35,8 @@ var extensions = []api.Extension{
 	ext("trunk-details", "Trunk port details", "Expose trunk port details"),
 	ext("external-net", "Neutron external network", "Adds external network attribute to network resource."),
 	ext("agent", "agent", "The agent management extension."),
+	ext("service-type", "Neutron Service Type Management", "API for retrieving service providers for Neutron advanced services"),
+	ext("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when listing ports"),
 	ext("quotas", "Quota management support", "Expose functions for quotas management per project"),
 	ext("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project"),
 }

@@ -136,6 +136,12 @@ func matchAny(got, want []string) bool {
 			if g == w || (isBool(w) && strings.EqualFold(g, w)) {
 				return true
 			}
+			// ip-substring-filtering: fixed_ips=ip_address_substr=10.0.0
+			if sub, ok := strings.CutPrefix(w, "ip_address_substr="); ok {
+				if ip, ok := strings.CutPrefix(g, "ip_address="); ok && strings.Contains(ip, sub) {
+					return true
+				}
+			}
 		}
 	}
 	return false

@@ -15,3 +15,24 @@ func (s *Service) listRouters(w http.ResponseWriter, r *http.Request) error {
 		return nil, true
 	})
 }
+
+// serviceProvider is one entry of Neutron's service-type extension.
+type serviceProvider struct {
+	ServiceType string `json:"service_type"`
+	Name        string `json:"name"`
+	Default     bool   `json:"default"`
+}
+
+// listServiceProviders answers the service-type extension: vflink loads no advanced-service
+// drivers (L3, VPN, load balancing), so there is no provider to list.
+func (s *Service) listServiceProviders(w http.ResponseWriter, r *http.Request) error {
+	return writeList(w, r, "service_providers", []serviceProvider{}, func(p *serviceProvider, f string) ([]string, bool) {
+		switch f {
+		case "service_type":
+			return []string{p.ServiceType}, true
+		case "name":
+			return []string{p.Name}, true
+		}
+		return nil, false
+	})
+}

@@ -236,6 +236,7 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h("PUT /agents/{id}", s.updateAgent)
 	h("DELETE /agents/{id}", s.deleteAgent)
 	h("GET /routers", s.listRouters)
+	h("GET /service-providers", s.listServiceProviders)
 
 	s.registerTrunks(h)
 	s.registerSecurityGroups(h) // and tags, allowed address pairs, extra DHCP options (secgroup.go, tags.go, portext.go)
