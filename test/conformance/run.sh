@@ -48,7 +48,10 @@ EXT=$(curl -sf "http://127.0.0.1:$PORT/v2.0/extensions" -H "X-Auth-Token: $(
 has() { case ",$EXT," in *",$1,"*) echo true ;; *) echo false ;; esac; }
 
 cd "$D"
-tempest init ws >/dev/null 2>&1 || fail "tempest init"
+# a workspace name of its own (tempest keeps a registry of them in ~/.tempest)
+WSNAME=vflink-conformance-$PORT
+tempest workspace remove --name "$WSNAME" >/dev/null 2>&1 || true
+tempest init --name "$WSNAME" ws >"$D/tempest-init.log" 2>&1 || { cat "$D/tempest-init.log"; fail "tempest init"; }
 cat >ws/etc/tempest.conf <<CONF
 [DEFAULT]
 log_dir = $D/ws/logs
