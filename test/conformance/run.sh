@@ -73,13 +73,13 @@ v3_endpoint_type = public
 api_v3 = true
 api_v2 = false
 security_compliance = false
-project_tags = false
+project_tags = true
 application_credentials = false
 access_rules = false
 trust = false
 domain_specific_drivers = false
-# identity extensions the built-in Keystone has: not OS-INHERIT (inherited roles) nor OS-EC2
-api_extensions = OS-EP-FILTER
+# identity extensions the built-in Keystone has (not OS-EC2: its API shows EC2 secrets)
+api_extensions = OS-EP-FILTER,OS-INHERIT
 [network]
 project_network_cidr = 10.100.0.0/16
 project_network_mask_bits = 28

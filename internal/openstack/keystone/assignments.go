@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"sort"
-	"strings"
 
 	"github.com/vflink/vflink/internal/store"
 )
@@ -26,9 +25,13 @@ type assignmentEntry struct {
 	grant
 	viaGroup string // effective: the group the user has it through
 	prior    string // effective: the role that implied this one
+	from     *grant // effective: the inherited grant this one comes from
 }
 
 func (s *Service) assignmentLink(g grant) string {
+	if g.inherited {
+		return s.link("OS-INHERIT", g.targetKind+"s", g.targetID, g.actorKind+"s", g.actorID, "roles", g.roleID, "inherited_to_projects")
+	}
 	if g.targetKind == "system" {
 		return s.link("system", g.actorKind+"s", g.actorID, "roles", g.roleID)
 	}
@@ -56,10 +59,9 @@ func (s *Service) listRoleAssignments(w http.ResponseWriter, r *http.Request) er
 	if fp != "" && fd != "" || (fs && (fp != "" || fd != "")) {
 		return errf(http.StatusBadRequest, "Specify one scope filter at most: scope.project.id, scope.domain.id or scope.system.")
 	}
-	for k := range q {
-		if strings.HasPrefix(k, "scope.OS-INHERIT") {
-			return errf(http.StatusBadRequest, "%s: inherited role assignments are not supported.", k)
-		}
+	fi := q.Get("scope.OS-INHERIT:inherited_to")
+	if q.Has("scope.OS-INHERIT:inherited_to") && fi != "projects" {
+		return errf(http.StatusBadRequest, "scope.OS-INHERIT:inherited_to=%q: the only value is \"projects\".", fi)
 	}
 	ctx := r.Context()
 	grants, err := s.allGrants(ctx)
@@ -82,7 +84,8 @@ func (s *Service) listRoleAssignments(w http.ResponseWriter, r *http.Request) er
 	for _, a := range rows {
 		if (fu != "" && (a.actorKind != "user" || a.actorID != fu)) || (fg != "" && (a.actorKind != "group" || a.actorID != fg)) ||
 			(fr != "" && a.roleID != fr) || (fp != "" && (a.targetKind != "project" || a.targetID != fp)) ||
-			(fd != "" && (a.targetKind != "domain" || a.targetID != fd)) || (fs && a.targetKind != "system") {
+			(fd != "" && (a.targetKind != "domain" || a.targetID != fd)) || (fs && a.targetKind != "system") ||
+			(fi != "" && !a.inherited) {
 			continue
 		}
 		ro := map[string]any{"id": a.roleID}
@@ -92,6 +95,9 @@ func (s *Service) listRoleAssignments(w http.ResponseWriter, r *http.Request) er
 			scope = map[string]any{"system": map[string]any{"all": true}}
 		} else {
 			scope = map[string]any{a.targetKind: map[string]any{"id": a.targetID}}
+			if a.inherited {
+				scope["OS-INHERIT:inherited_to"] = "projects"
+			}
 		}
 		if names {
 			if err := nm.fill(ro, actor, scope, a.grant); err != nil {
@@ -100,6 +106,9 @@ func (s *Service) listRoleAssignments(w http.ResponseWriter, r *http.Request) er
 		}
 		links := map[string]any{}
 		src := a.grant
+		if a.from != nil {
+			src = *a.from
+		}
 		if a.viaGroup != "" {
 			src.actorKind, src.actorID = "group", a.viaGroup
 			links["membership"] = s.link("groups", a.viaGroup, "users", a.actorID)
@@ -126,10 +135,31 @@ func (s *Service) effectiveRows(ctx context.Context, grants []grant) ([]assignme
 	if err != nil {
 		return nil, err
 	}
-	var direct []assignmentEntry
+	// inherited grants become grants on the projects below their target
+	projects, _, err := store.List[project](ctx, s.st, "keystone/projects/")
+	if err != nil {
+		return nil, err
+	}
+	var expanded []assignmentEntry
 	for _, g := range grants {
+		if !g.inherited {
+			expanded = append(expanded, assignmentEntry{grant: g})
+			continue
+		}
+		from := g
+		for _, p := range projects {
+			if (g.targetKind == "domain" && p.Value.DomainID == g.targetID) || (g.targetKind == "project" && below(projects, p.Value, g.targetID)) {
+				x := g
+				x.targetKind, x.targetID, x.inherited = "project", p.Value.ID, false
+				expanded = append(expanded, assignmentEntry{grant: x, from: &from})
+			}
+		}
+	}
+	var direct []assignmentEntry
+	for _, e := range expanded {
+		g := e.grant
 		if g.actorKind == "user" {
-			direct = append(direct, assignmentEntry{grant: g})
+			direct = append(direct, e)
 			continue
 		}
 		members, _, err := s.st.Keys(ctx, groupMemberKey(g.actorID, ""))
@@ -137,9 +167,10 @@ func (s *Service) effectiveRows(ctx context.Context, grants []grant) ([]assignme
 			return nil, err
 		}
 		for _, u := range members {
-			e := assignmentEntry{grant: g, viaGroup: g.actorID}
-			e.actorKind, e.actorID = "user", u
-			direct = append(direct, e)
+			x := e
+			x.viaGroup = g.actorID
+			x.actorKind, x.actorID = "user", u
+			direct = append(direct, x)
 		}
 	}
 	var out []assignmentEntry
@@ -238,4 +269,19 @@ func (n *namer) fill(ro, actor, scope map[string]any, g grant) error {
 		scope["system"].(map[string]any)["name"] = "all"
 	}
 	return err
+}
+
+// below reports whether project p is in the subtree under project ancestor (not ancestor itself).
+func below(projects []store.Object[project], p project, ancestor string) bool {
+	byID := make(map[string]project, len(projects))
+	for _, o := range projects {
+		byID[o.Value.ID] = o.Value
+	}
+	for cur, hops := p.ParentID, 0; cur != "" && hops < 64; hops++ {
+		if cur == ancestor {
+			return true
+		}
+		cur = byID[cur].ParentID
+	}
+	return false
 }

@@ -25,14 +25,24 @@ type grant struct {
 	targetKind, targetID string // "project", "domain", "system" ("all")
 	actorKind, actorID   string // "user", "group"
 	roleID               string
+	// inherited (OS-INHERIT): the role applies to the projects below the target (a domain's
+	// projects, a project's subtree), not to the target itself
+	inherited bool
 }
 
-func (g grant) target() string { return g.targetKind + ":" + g.targetID }
+const inheritedPrefix = "inherited-"
+
+func (g grant) target() string {
+	if g.inherited {
+		return inheritedPrefix + g.targetKind + ":" + g.targetID
+	}
+	return g.targetKind + ":" + g.targetID
+}
 func (g grant) actor() string  { return g.actorKind + ":" + g.actorID }
 
 // keys returns the grant's key and its index key.
 func (g grant) keys() (string, string) {
-	if g.targetKind == "project" && g.actorKind == "user" {
+	if g.targetKind == "project" && g.actorKind == "user" && !g.inherited {
 		return assignmentKey(g.targetID, g.actorID, g.roleID), userAssignmentKey(g.actorID, g.targetID, g.roleID)
 	}
 	return "keystone/grants/" + g.target() + "/" + g.actor() + "/" + g.roleID,
@@ -52,7 +62,7 @@ func (s *Service) allGrants(ctx context.Context) ([]grant, error) {
 	}
 	for _, k := range keys {
 		if p := strings.Split(k, "/"); len(p) == 3 {
-			out = append(out, grant{"project", p[0], "user", p[1], p[2]})
+			out = append(out, grant{targetKind: "project", targetID: p[0], actorKind: "user", actorID: p[1], roleID: p[2]})
 		}
 	}
 	keys, _, err = s.st.Keys(ctx, "keystone/grants/")
@@ -67,7 +77,9 @@ func (s *Service) allGrants(ctx context.Context) ([]grant, error) {
 		tk, tid, ok1 := splitKind(p[0])
 		ak, aid, ok2 := splitKind(p[1])
 		if ok1 && ok2 {
-			out = append(out, grant{tk, tid, ak, aid, p[2]})
+			inh := strings.HasPrefix(tk, inheritedPrefix)
+			out = append(out, grant{targetKind: strings.TrimPrefix(tk, inheritedPrefix), targetID: tid,
+				actorKind: ak, actorID: aid, roleID: p[2], inherited: inh})
 		}
 	}
 	return out, nil
@@ -154,6 +166,28 @@ func (s *Service) effectiveRoles(ctx context.Context, u, targetKind, targetID st
 			}
 		}
 	}
+	targets := []string{targetKind + ":" + targetID}
+	if targetKind == "project" {
+		// inherited grants on the project's domain and on its ancestors apply too
+		inh, pread, err := s.inheritedTargets(ctx, targetID)
+		if err != nil {
+			return nil, nil, err
+		}
+		read = append(read, pread...)
+		l, err := s.actorGrants(ctx, "user:"+u)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, o := range l {
+			for _, tgt := range inh {
+				if rest, ok := strings.CutPrefix(o.Key, "keystone/idx/actor-grants/user:"+u+"/"+tgt+"/"); ok {
+					ids = append(ids, rest)
+					read = append(read, o)
+				}
+			}
+		}
+		targets = append(targets, inh...)
+	}
 	groups, err := s.groupsOf(ctx, u)
 	if err != nil {
 		return nil, nil, err
@@ -161,14 +195,16 @@ func (s *Service) effectiveRoles(ctx context.Context, u, targetKind, targetID st
 	read = append(read, groups...)
 	for _, gm := range groups {
 		g := gm.Key[strings.LastIndexByte(gm.Key, '/')+1:]
-		l, _, err := store.List[string](ctx, s.st, "keystone/grants/"+targetKind+":"+targetID+"/group:"+g+"/")
-		if err != nil {
-			return nil, nil, err
+		for _, tgt := range targets {
+			l, _, err := store.List[string](ctx, s.st, "keystone/grants/"+tgt+"/group:"+g+"/")
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, o := range l {
+				ids = append(ids, o.Key[strings.LastIndexByte(o.Key, '/')+1:])
+			}
+			read = append(read, l...)
 		}
-		for _, o := range l {
-			ids = append(ids, o.Key[strings.LastIndexByte(o.Key, '/')+1:])
-		}
-		read = append(read, l...)
 	}
 	if len(ids) == 0 {
 		return nil, read, nil
@@ -183,6 +219,29 @@ func (s *Service) effectiveRoles(ctx context.Context, u, targetKind, targetID st
 		return nil, nil, err
 	}
 	return expandRoles(ids, rules, all), read, nil
+}
+
+// inheritedTargets returns the targets whose inherited grants reach project id: its domain and
+// its ancestors, and the projects read to find them.
+func (s *Service) inheritedTargets(ctx context.Context, id string) ([]string, []store.Object[string], error) {
+	var out []string
+	var read []store.Object[string]
+	for p, hops := id, 0; p != "" && hops < 64; hops++ {
+		o, err := store.Get[project](ctx, s.st, projectKey(p))
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		} else if err != nil {
+			return nil, nil, err
+		}
+		read = append(read, store.Object[string]{Key: o.Key, ModRevision: o.ModRevision})
+		if p == id {
+			out = append(out, inheritedPrefix+"domain:"+o.Value.DomainID)
+		} else {
+			out = append(out, inheritedPrefix+"project:"+p)
+		}
+		p = o.Value.ParentID
+	}
+	return out, read, nil
 }
 
 // removeGrantsOps adds to t the removal of every grant matching keep == false, with their indexes.
@@ -225,8 +284,9 @@ func (s *Service) checkActor(ctx context.Context, kind, id string) (store.Object
 }
 
 // grantFromPath reads a grant from a URL such as /v3/domains/{t}/groups/{a}/roles/{r}.
-func grantFromPath(r *http.Request, targetKind, actorKind string) grant {
-	g := grant{targetKind: targetKind, targetID: r.PathValue("t"), actorKind: actorKind, actorID: r.PathValue("a"), roleID: r.PathValue("r")}
+func grantFromPath(r *http.Request, targetKind, actorKind string, inherited bool) grant {
+	g := grant{targetKind: targetKind, targetID: r.PathValue("t"), actorKind: actorKind, actorID: r.PathValue("a"),
+		roleID: r.PathValue("r"), inherited: inherited}
 	if targetKind == "system" {
 		g.targetID = "all"
 	}
@@ -244,12 +304,12 @@ func grantNotFound(g grant) *Error {
 // putGrant is PUT .../{target}/{actor}/roles/{r}: target, actor and role must exist, and still
 // exist when the grant is written. A domain-specific role can only be given on its domain's projects
 // and on its domain.
-func (s *Service) putGrant(w http.ResponseWriter, r *http.Request, targetKind, actorKind string) error {
+func (s *Service) putGrant(w http.ResponseWriter, r *http.Request, targetKind, actorKind string, inh bool) error {
 	if _, err := requireAdmin(r, "create_grant"); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	g := grantFromPath(r, targetKind, actorKind)
+	g := grantFromPath(r, targetKind, actorKind, inh)
 	err := retry(ctx, func() error {
 		tgt, err := s.checkTarget(ctx, targetKind, g.targetID)
 		if err != nil {
@@ -299,8 +359,8 @@ func (s *Service) putGrant(w http.ResponseWriter, r *http.Request, targetKind, a
 }
 
 // checkGrant is GET and HEAD .../{target}/{actor}/roles/{r}: 204 when granted.
-func (s *Service) checkGrant(w http.ResponseWriter, r *http.Request, targetKind, actorKind string) error {
-	g := grantFromPath(r, targetKind, actorKind)
+func (s *Service) checkGrant(w http.ResponseWriter, r *http.Request, targetKind, actorKind string, inh bool) error {
+	g := grantFromPath(r, targetKind, actorKind, inh)
 	c, err := caller(r)
 	if err != nil {
 		return err
@@ -324,12 +384,12 @@ func (s *Service) checkGrant(w http.ResponseWriter, r *http.Request, targetKind,
 // deleteGrant is DELETE .../{target}/{actor}/roles/{r}. The tokens the grant may have gone into
 // are revoked with it: the user's (or every member's) tokens scoped to the project, or all their
 // tokens for a domain or system grant.
-func (s *Service) deleteGrant(w http.ResponseWriter, r *http.Request, targetKind, actorKind string) error {
+func (s *Service) deleteGrant(w http.ResponseWriter, r *http.Request, targetKind, actorKind string, inh bool) error {
 	if _, err := requireAdmin(r, "revoke_grant"); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	g := grantFromPath(r, targetKind, actorKind)
+	g := grantFromPath(r, targetKind, actorKind, inh)
 	if !g.valid() {
 		return grantNotFound(g)
 	}
@@ -374,7 +434,7 @@ func (s *Service) revokeForGrants(ctx context.Context, t *store.Txn, gs []grant)
 		}
 		for _, u := range users {
 			p := ""
-			if g.targetKind == "project" {
+			if g.targetKind == "project" && !g.inherited {
 				p = g.targetID
 			}
 			todo[ut{u, p}] = true
@@ -414,8 +474,8 @@ func (s *Service) revokeForGrants(ctx context.Context, t *store.Txn, gs []grant)
 }
 
 // listGrantRoles is GET .../{target}/{actor}/roles: the roles granted directly.
-func (s *Service) listGrantRoles(w http.ResponseWriter, r *http.Request, targetKind, actorKind string) error {
-	g := grantFromPath(r, targetKind, actorKind)
+func (s *Service) listGrantRoles(w http.ResponseWriter, r *http.Request, targetKind, actorKind string, inh bool) error {
+	g := grantFromPath(r, targetKind, actorKind, inh)
 	c, err := caller(r)
 	if err != nil {
 		return err
@@ -449,17 +509,31 @@ func (s *Service) listGrantRoles(w http.ResponseWriter, r *http.Request, targetK
 	return nil
 }
 
-// registerGrants mounts the grant routes of every target and actor.
+// registerGrants mounts the grant routes of every target and actor, and OS-INHERIT's inherited
+// grants on domains and projects.
 func (s *Service) registerGrants(h func(string, func(http.ResponseWriter, *http.Request) error)) {
+	actors := []struct{ kind, path string }{{"user", "users"}, {"group", "groups"}}
 	for _, tk := range []struct{ kind, path string }{{"project", "/v3/projects/{t}"}, {"domain", "/v3/domains/{t}"}, {"system", "/v3/system"}} {
-		for _, ak := range []struct{ kind, path string }{{"user", "users"}, {"group", "groups"}} {
+		for _, ak := range actors {
 			tk, ak := tk, ak
 			base := tk.path + "/" + ak.path + "/{a}/roles"
-			h("GET "+base, func(w http.ResponseWriter, r *http.Request) error { return s.listGrantRoles(w, r, tk.kind, ak.kind) })
-			h("PUT "+base+"/{r}", func(w http.ResponseWriter, r *http.Request) error { return s.putGrant(w, r, tk.kind, ak.kind) })
-			h("GET "+base+"/{r}", func(w http.ResponseWriter, r *http.Request) error { return s.checkGrant(w, r, tk.kind, ak.kind) })
-			h("HEAD "+base+"/{r}", func(w http.ResponseWriter, r *http.Request) error { return s.checkGrant(w, r, tk.kind, ak.kind) })
-			h("DELETE "+base+"/{r}", func(w http.ResponseWriter, r *http.Request) error { return s.deleteGrant(w, r, tk.kind, ak.kind) })
+			h("GET "+base, func(w http.ResponseWriter, r *http.Request) error { return s.listGrantRoles(w, r, tk.kind, ak.kind, false) })
+			h("PUT "+base+"/{r}", func(w http.ResponseWriter, r *http.Request) error { return s.putGrant(w, r, tk.kind, ak.kind, false) })
+			h("GET "+base+"/{r}", func(w http.ResponseWriter, r *http.Request) error { return s.checkGrant(w, r, tk.kind, ak.kind, false) })
+			h("DELETE "+base+"/{r}", func(w http.ResponseWriter, r *http.Request) error { return s.deleteGrant(w, r, tk.kind, ak.kind, false) })
+		}
+	}
+	for _, tk := range []struct{ kind, path string }{{"project", "/v3/OS-INHERIT/projects/{t}"}, {"domain", "/v3/OS-INHERIT/domains/{t}"}} {
+		for _, ak := range actors {
+			tk, ak := tk, ak
+			base := tk.path + "/" + ak.path + "/{a}/roles"
+			h("GET "+base+"/inherited_to_projects", func(w http.ResponseWriter, r *http.Request) error {
+				return s.listGrantRoles(w, r, tk.kind, ak.kind, true)
+			})
+			one := base + "/{r}/inherited_to_projects"
+			h("PUT "+one, func(w http.ResponseWriter, r *http.Request) error { return s.putGrant(w, r, tk.kind, ak.kind, true) })
+			h("GET "+one, func(w http.ResponseWriter, r *http.Request) error { return s.checkGrant(w, r, tk.kind, ak.kind, true) })
+			h("DELETE "+one, func(w http.ResponseWriter, r *http.Request) error { return s.deleteGrant(w, r, tk.kind, ak.kind, true) })
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path"
 	"sort"
+	"strings"
 
 	"github.com/vflink/vflink/internal/store"
 )
@@ -335,7 +336,9 @@ func (s *Service) removeMember(w http.ResponseWriter, r *http.Request) error {
 			rest := x.Key[len("keystone/idx/actor-grants/group:"+gid+"/"):]
 			tgt, _ := path.Split(rest)
 			tk, tid, _ := splitKind(path.Clean(tgt))
-			gs = append(gs, grant{tk, tid, "user", uid, ""})
+			inh := strings.HasPrefix(tk, inheritedPrefix)
+			gs = append(gs, grant{targetKind: strings.TrimPrefix(tk, inheritedPrefix), targetID: tid, actorKind: "user",
+				actorID: uid, inherited: inh})
 		}
 		t := s.st.Txn()
 		t.Delete(o.Key, o.ModRevision)

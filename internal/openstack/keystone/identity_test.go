@@ -399,3 +399,97 @@ func TestIdentityVersions(t *testing.T) {
 	tok, _ := e.login("admin", adminPass, "admin")
 	e.must(200, "GET", "/identity/v3/users", nil, as(tok)...)
 }
+
+func TestProjectTags(t *testing.T) {
+	e := newEnv(t)
+	tok, _ := e.login("admin", adminPass, "admin")
+	A := as(tok)
+	pid := str(e.mk(tok, "/v3/projects", "project", map[string]any{"name": "tagged"}), "id")
+	base := "/v3/projects/" + pid + "/tags"
+	r := e.must(201, "PUT", base+"/one", nil, A...)
+	if r.raw != "" {
+		t.Errorf("PUT a tag: body %q, want none", r.raw)
+	}
+	e.must(204, "GET", base+"/one", nil, A...)
+	e.must(400, "PUT", base+"/a,b", nil, A...)
+	got := e.must(200, "PUT", base, map[string]any{"tags": []string{"x", "y", "z"}}, A...).body["tags"].([]any)
+	if len(got) != 3 {
+		t.Fatalf("PUT tags: got %v", got)
+	}
+	e.must(400, "PUT", base, map[string]any{"tags": []string{"x", "x"}}, A...)
+	e.must(404, "GET", base+"/one", nil, A...)
+	if l := e.must(200, "GET", "/v3/projects?tags=x,y", nil, A...).list("projects"); len(l) != 1 || str(l[0], "id") != pid {
+		t.Errorf("GET ?tags=x,y: got %v", l)
+	}
+	if l := e.must(200, "GET", "/v3/projects?not-tags-any=z", nil, A...).list("projects"); ids(l)[pid] {
+		t.Errorf("GET ?not-tags-any=z lists the project tagged z")
+	}
+	e.must(204, "DELETE", base+"/x", nil, A...)
+	e.must(404, "DELETE", base+"/x", nil, A...)
+	e.must(204, "DELETE", base, nil, A...)
+	if l := e.must(200, "GET", base, nil, A...).body["tags"].([]any); len(l) != 0 {
+		t.Errorf("tags after DELETE all: got %v", l)
+	}
+	// a user without a role on the project can neither read nor change them
+	e.mkUser(tok, "outsider", "pw-outsider-1", "default")
+	uid := str(e.must(200, "GET", "/v3/users?name=outsider", nil, A...).list("users")[0], "id")
+	other := str(e.mk(tok, "/v3/projects", "project", map[string]any{"name": "other"}), "id")
+	member := str(e.must(200, "GET", "/v3/roles?name=member", nil, A...).list("roles")[0], "id")
+	e.must(204, "PUT", "/v3/projects/"+other+"/users/"+uid+"/roles/"+member, nil, A...)
+	otok, _ := e.login("outsider", "pw-outsider-1", "other")
+	e.must(403, "GET", base, nil, as(otok)...)
+	e.must(403, "PUT", base+"/mine", nil, as(otok)...)
+	e.must(200, "GET", "/v3/projects/"+other+"/tags", nil, as(otok)...)
+}
+
+func TestInheritedGrants(t *testing.T) {
+	e := newEnv(t)
+	tok, _ := e.login("admin", adminPass, "admin")
+	A := as(tok)
+	did := str(e.mk(tok, "/v3/domains", "domain", map[string]any{"name": "inh"}), "id")
+	top := str(e.mk(tok, "/v3/projects", "project", map[string]any{"name": "top", "domain_id": did}), "id")
+	leaf := str(e.mk(tok, "/v3/projects", "project", map[string]any{"name": "leaf", "domain_id": did, "parent_id": top}), "id")
+	uid := e.mkUser(tok, "iu", "pw-iu-123456", did)
+	gid := str(e.mk(tok, "/v3/groups", "group", map[string]any{"name": "ig", "domain_id": did}), "id")
+	rid := str(e.mk(tok, "/v3/roles", "role", map[string]any{"name": "inh-role"}), "id")
+	scoped := func(p string) int {
+		return e.do("POST", "/v3/auth/tokens", passwordBody(map[string]any{"id": uid, "password": "pw-iu-123456"},
+			map[string]any{"project": map[string]any{"id": p}})).code
+	}
+	eff := func(p string) int {
+		return len(e.must(200, "GET", "/v3/role_assignments?effective&user.id="+uid+"&scope.project.id="+p, nil, A...).list("role_assignments"))
+	}
+	// on the domain, inherited to its projects: both projects, not the domain
+	dpath := "/v3/OS-INHERIT/domains/" + did + "/users/" + uid + "/roles/" + rid + "/inherited_to_projects"
+	e.must(204, "PUT", dpath, nil, A...)
+	e.must(204, "HEAD", dpath, nil, A...)
+	if l := e.must(200, "GET", "/v3/OS-INHERIT/domains/"+did+"/users/"+uid+"/roles/inherited_to_projects", nil, A...).list("roles"); len(l) != 1 {
+		t.Errorf("inherited roles on the domain: got %v", l)
+	}
+	if eff(top) != 1 || eff(leaf) != 1 || scoped(top) != 201 || scoped(leaf) != 201 {
+		t.Errorf("inherited domain grant: effective %d/%d, logins %d/%d; want 1/1 and 201/201", eff(top), eff(leaf), scoped(top), scoped(leaf))
+	}
+	e.must(401, "POST", "/v3/auth/tokens", passwordBody(map[string]any{"id": uid, "password": "pw-iu-123456"},
+		map[string]any{"domain": map[string]any{"id": did}}))
+	l := e.must(200, "GET", "/v3/role_assignments?scope.OS-INHERIT:inherited_to=projects", nil, A...).list("role_assignments")
+	if len(l) != 1 || str(sub(l[0], "scope"), "OS-INHERIT:inherited_to") != "projects" {
+		t.Errorf("inherited assignments: got %v", l)
+	}
+	e.must(204, "DELETE", dpath, nil, A...)
+	if eff(top) != 0 || eff(leaf) != 0 || scoped(leaf) != 401 {
+		t.Errorf("after revoking the inherited domain grant: effective %d/%d, login %d", eff(top), eff(leaf), scoped(leaf))
+	}
+	// on a project, inherited to its subtree through a group: the leaf, not the project
+	e.must(204, "PUT", "/v3/groups/"+gid+"/users/"+uid, nil, A...)
+	ppath := "/v3/OS-INHERIT/projects/" + top + "/groups/" + gid + "/roles/" + rid + "/inherited_to_projects"
+	e.must(204, "PUT", ppath, nil, A...)
+	e.must(204, "GET", ppath, nil, A...)
+	if eff(top) != 0 || eff(leaf) != 1 || scoped(top) != 401 || scoped(leaf) != 201 {
+		t.Errorf("inherited project grant: effective %d/%d, logins %d/%d; want 0/1 and 401/201", eff(top), eff(leaf), scoped(top), scoped(leaf))
+	}
+	e.must(204, "DELETE", ppath, nil, A...)
+	e.must(404, "GET", ppath, nil, A...)
+	if scoped(leaf) != 401 {
+		t.Errorf("login on the leaf after revoking the inherited project grant: want 401")
+	}
+}

@@ -227,7 +227,8 @@ func (s *Service) listProjects(w http.ResponseWriter, r *http.Request) error {
 			parent = p.DomainID
 		}
 		if (q.Has("name") && p.Name != q.Get("name")) || (q.Has("domain_id") && p.DomainID != q.Get("domain_id")) ||
-			(q.Has("enabled") && boolParam(q.Get("enabled")) != p.Enabled) || (q.Has("parent_id") && parent != q.Get("parent_id")) {
+			(q.Has("enabled") && boolParam(q.Get("enabled")) != p.Enabled) || (q.Has("parent_id") && parent != q.Get("parent_id")) ||
+			!tagsMatch(q, p.Tags) {
 			continue
 		}
 		out = append(out, s.projectView(p))
@@ -398,7 +399,7 @@ func (s *Service) projectDeleteOps(ctx context.Context, t *store.Txn, o store.Ob
 	}
 	t.DeletePrefix(projectAssignments(id))
 	gs := removeGrants(t, grants, func(g grant) bool {
-		return g.targetKind == "project" && g.targetID == id && g.actorKind == "group"
+		return g.targetKind == "project" && g.targetID == id && (g.actorKind == "group" || g.inherited)
 	})
 	return s.revokeForGrants(ctx, t, gs)
 }

@@ -175,6 +175,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	s.registerGrants(h)
 	s.registerCatalog(h)
 	s.registerCredentials(h)
+	s.registerProjectTags(h)
 	h("GET /v3/auth/domains", s.authDomains)
 	h("GET /v3/auth/system", s.authSystem)
 	h("GET /v3/role_assignments", s.listRoleAssignments)

@@ -319,7 +319,7 @@ func (s *Service) userDeleteOps(ctx context.Context, t *store.Txn, o store.Objec
 	}
 	t.DeletePrefix(userAssignments(id))
 	removeGrants(t, grants, func(g grant) bool {
-		return g.actorKind == "user" && g.actorID == id && !(g.targetKind == "project")
+		return g.actorKind == "user" && g.actorID == id && (g.targetKind != "project" || g.inherited)
 	})
 	groups, _, err := s.st.Keys(ctx, userGroupKey(id, ""))
 	if err != nil {
