@@ -1,7 +1,13 @@
-// Package keystone is vflink's Keystone v3 identity face: password login with project-scoped and
-// unscoped tokens, token validation and revocation, users, projects, the bootstrap domain, roles
-// and project role assignments, all stored in etcd through internal/store. *Service implements
-// auth.Authenticator, so the rest of the API trusts the same tokens on every server.
+// Package keystone is vflink's Keystone v3 identity face: password and token (rescope) logins
+// with project-scoped, domain-scoped and unscoped tokens, token validation and revocation; users,
+// groups and memberships, projects (hierarchy, tags, projects acting as domains), domains (with
+// their domain-specific configuration), roles (global and domain-specific, implied roles), role
+// assignments of users and groups on projects, domains and the system, inherited to projects
+// (OS-INHERIT), effective assignments; the catalog API (regions, services, endpoints, endpoint
+// groups) whose services join vflink's own in tokens; credentials, policies and OAuth1 consumers;
+// all stored in etcd through internal/store. *Service implements auth.Authenticator, so the rest
+// of the API trusts the same tokens on every server. Every route is served under /v3 and
+// /identity/v3 (the catalog's identity endpoint; GET /identity/ lists the version).
 //
 // Tokens are 32 random bytes in base64url. Only the SHA-256 of a token is stored, under a key
 // attached to an etcd lease of the token's lifetime, so expired tokens disappear by themselves;
@@ -30,6 +36,14 @@
 //	keystone/names/roles/<name>                       role ID
 //	keystone/assignments/<project>/<user>/<role>      ""   role assignment
 //	keystone/idx/user-assignments/<user>/<project>/<role>  ""   the same, by user
+//	keystone/groups/<id>, keystone/names/groups/<domain>/<name>   group, its ID
+//	keystone/members/<group>/<user>, keystone/idx/user-groups/<user>/<group>   membership
+//	keystone/names/domain-roles/<domain>/<name>       ID of a domain-specific role
+//	keystone/implied/<prior>/<implied>                ""   role inference rule
+//	keystone/grants/<target>/<actor>/<role>           ""   any other assignment (grants.go)
+//	keystone/idx/actor-grants/<actor>/<target>/<role> ""   the same, by actor
+//	keystone/{regions,services,endpoints,endpoint-groups,credentials,policies,consumers}/<id>
+//	keystone/domain-configs/<domain>                  domain-specific configuration
 //	keystone/tokens/<hex sha256 of token>             token (leased)
 //	keystone/idx/user-tokens/<user>/<hex sha256>      project ID of the token (leased)
 //

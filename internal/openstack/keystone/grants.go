@@ -38,7 +38,7 @@ func (g grant) target() string {
 	}
 	return g.targetKind + ":" + g.targetID
 }
-func (g grant) actor() string  { return g.actorKind + ":" + g.actorID }
+func (g grant) actor() string { return g.actorKind + ":" + g.actorID }
 
 // keys returns the grant's key and its index key.
 func (g grant) keys() (string, string) {
@@ -517,10 +517,14 @@ func (s *Service) registerGrants(h func(string, func(http.ResponseWriter, *http.
 		for _, ak := range actors {
 			tk, ak := tk, ak
 			base := tk.path + "/" + ak.path + "/{a}/roles"
-			h("GET "+base, func(w http.ResponseWriter, r *http.Request) error { return s.listGrantRoles(w, r, tk.kind, ak.kind, false) })
+			h("GET "+base, func(w http.ResponseWriter, r *http.Request) error {
+				return s.listGrantRoles(w, r, tk.kind, ak.kind, false)
+			})
 			h("PUT "+base+"/{r}", func(w http.ResponseWriter, r *http.Request) error { return s.putGrant(w, r, tk.kind, ak.kind, false) })
 			h("GET "+base+"/{r}", func(w http.ResponseWriter, r *http.Request) error { return s.checkGrant(w, r, tk.kind, ak.kind, false) })
-			h("DELETE "+base+"/{r}", func(w http.ResponseWriter, r *http.Request) error { return s.deleteGrant(w, r, tk.kind, ak.kind, false) })
+			h("DELETE "+base+"/{r}", func(w http.ResponseWriter, r *http.Request) error {
+				return s.deleteGrant(w, r, tk.kind, ak.kind, false)
+			})
 		}
 	}
 	for _, tk := range []struct{ kind, path string }{{"project", "/v3/OS-INHERIT/projects/{t}"}, {"domain", "/v3/OS-INHERIT/domains/{t}"}} {
