@@ -107,9 +107,9 @@ func (s *Service) createDomain(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listDomains is GET /v3/domains (?name=, ?enabled=).
+// listDomains is GET /v3/domains (?name=, ?enabled=); admin only, as Keystone's default policy.
 func (s *Service) listDomains(w http.ResponseWriter, r *http.Request) error {
-	if _, err := caller(r); err != nil {
+	if _, err := requireAdmin(r, "list_domains"); err != nil {
 		return err
 	}
 	q := r.URL.Query()
@@ -128,12 +128,28 @@ func (s *Service) listDomains(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// showDomain is GET /v3/domains/{id}.
+// showDomain is GET /v3/domains/{id}: an admin, or a token scoped to the domain or to one of its
+// projects (Keystone's admin_or_target_domain).
 func (s *Service) showDomain(w http.ResponseWriter, r *http.Request) error {
-	if _, err := caller(r); err != nil {
+	c, err := caller(r)
+	if err != nil {
 		return err
 	}
-	o, err := s.getDomain(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	if !c.IsAdmin() {
+		dom := ""
+		if c.ProjectID != "" {
+			if p, err := store.Get[project](r.Context(), s.st, projectKey(c.ProjectID)); err == nil {
+				dom = p.Value.DomainID
+			}
+		} else if t, err := s.lookupToken(r.Context(), r.Header.Get("X-Auth-Token")); err == nil {
+			dom = t.Value.DomainID
+		}
+		if dom == "" || dom != id {
+			return forbidden("get_domain")
+		}
+	}
+	o, err := s.getDomain(r.Context(), id)
 	if err != nil {
 		return err
 	}

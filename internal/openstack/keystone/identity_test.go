@@ -65,6 +65,13 @@ func TestDomains(t *testing.T) {
 	e.must(204, "PUT", "/v3/projects/"+adminProject+"/users/"+plainID+"/roles/"+member, nil, A...)
 	ptok, _ := e.login("plain", "pw-plain-123", "admin")
 	e.must(403, "POST", "/v3/domains", map[string]any{"domain": map[string]any{"name": "mine"}}, as(ptok)...)
+	// Keystone's default policy: a user sees the domain of its token's project, and lists none
+	e.must(200, "GET", "/v3/domains/default", nil, as(ptok)...)
+	e.must(403, "GET", "/v3/domains", nil, as(ptok)...)
+	e.must(403, "GET", "/v3/roles", nil, as(ptok)...)
+	e.must(403, "GET", "/v3/roles/"+member, nil, as(ptok)...)
+	other := e.mk(tok, "/v3/domains", "domain", map[string]any{"name": "not-plain's"})
+	e.must(403, "GET", "/v3/domains/"+str(other, "id"), nil, as(ptok)...)
 
 	// a project acting as a domain is a domain
 	pd := e.mk(tok, "/v3/projects", "project", map[string]any{"name": "as-domain", "is_domain": true})

@@ -229,8 +229,9 @@ func (s *Service) rolesByID(ctx context.Context) (map[string]role, error) {
 	return m, nil
 }
 
-// hasProject reports whether user u holds any role on project p.
+// hasProject reports whether user u holds an effective role on project p (its own, its groups',
+// inherited or implied).
 func (s *Service) hasProject(ctx context.Context, u, p string) (bool, error) {
-	keys, _, err := s.st.Keys(ctx, assignmentKey(p, u, ""))
-	return len(keys) > 0, err
+	roles, _, err := s.effectiveRoles(ctx, u, "project", p)
+	return len(roles) > 0, err
 }

@@ -103,9 +103,10 @@ func (s *Service) createRole(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listRoles is GET /v3/roles (?name=, ?domain_id=): global roles, or those of one domain.
+// listRoles is GET /v3/roles (?name=, ?domain_id=): global roles, or those of one domain; admin
+// only, as Keystone's default policy.
 func (s *Service) listRoles(w http.ResponseWriter, r *http.Request) error {
-	if _, err := caller(r); err != nil {
+	if _, err := requireAdmin(r, "list_roles"); err != nil {
 		return err
 	}
 	q := r.URL.Query()
@@ -133,7 +134,7 @@ func (s *Service) getRole(ctx context.Context, id string) (store.Object[role], e
 
 // showRole is GET /v3/roles/{id}.
 func (s *Service) showRole(w http.ResponseWriter, r *http.Request) error {
-	if _, err := caller(r); err != nil {
+	if _, err := requireAdmin(r, "get_role"); err != nil {
 		return err
 	}
 	o, err := s.getRole(r.Context(), r.PathValue("id"))
