@@ -130,8 +130,14 @@ func (o *obj) name(k string, max int) (string, bool, error) {
 	return s, ok, err
 }
 
-// secret reads an optional password. Its value never appears in an error.
+// secret reads an optional password (bcrypt's 72 bytes at most). Its value never appears in an
+// error.
 func (o *obj) secret(k string, nullable bool) (string, bool, error) {
+	return o.secretN(k, maxPasswordBytes, nullable)
+}
+
+// secretN reads an optional secret of at most max bytes, never quoting it in an error.
+func (o *obj) secretN(k string, max int, nullable bool) (string, bool, error) {
 	raw, ok := o.raw(k)
 	if !ok {
 		return "", false, nil
@@ -146,8 +152,8 @@ func (o *obj) secret(k string, nullable bool) (string, bool, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false, invalid(o.field(k), "the value is not a string.")
 	}
-	if len(s) > maxPasswordBytes {
-		return "", false, invalid(o.field(k), "the value is %d bytes long; the limit is %d bytes.", len(s), maxPasswordBytes)
+	if len(s) > max {
+		return "", false, invalid(o.field(k), "the value is %d bytes long; the limit is %d bytes.", len(s), max)
 	}
 	return s, true, nil
 }

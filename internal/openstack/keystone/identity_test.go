@@ -500,3 +500,78 @@ func TestInheritedGrants(t *testing.T) {
 		t.Errorf("login on the leaf after revoking the inherited project grant: want 401")
 	}
 }
+
+func TestApplicationCredentials(t *testing.T) {
+	e := newEnv(t)
+	tok, _ := e.login("admin", adminPass, "admin")
+	A := as(tok)
+	uid := e.mkUser(tok, "acu", "pw-acu-123456", "default")
+	pid := str(e.must(200, "GET", "/v3/projects?name=admin", nil, A...).list("projects")[0], "id")
+	member := str(e.must(200, "GET", "/v3/roles?name=member", nil, A...).list("roles")[0], "id")
+	reader := str(e.must(200, "GET", "/v3/roles?name=reader", nil, A...).list("roles")[0], "id")
+	e.must(204, "PUT", "/v3/projects/"+pid+"/users/"+uid+"/roles/"+member, nil, A...)
+	e.must(204, "PUT", "/v3/projects/"+pid+"/users/"+uid+"/roles/"+reader, nil, A...)
+	utok, _ := e.login("acu", "pw-acu-123456", "admin")
+	U := as(utok)
+	base := "/v3/users/" + uid + "/application_credentials"
+	e.must(403, "POST", "/v3/users/"+str(e.must(200, "GET", "/v3/users?name=admin", nil, A...).list("users")[0], "id")+"/application_credentials",
+		map[string]any{"application_credential": map[string]any{"name": "not-mine"}}, U...)
+	e.must(400, "POST", base, map[string]any{"application_credential": map[string]any{"name": "x", "roles": []map[string]string{{"name": "admin"}}}}, U...)
+	ac := e.must(201, "POST", base, map[string]any{"application_credential": map[string]any{"name": "ci",
+		"roles": []map[string]string{{"id": reader}}, "expires_at": "2026-11-25T16:30:00.000000"}}, U...).obj("application_credential")
+	secret := str(ac, "secret")
+	if secret == "" || str(ac, "project_id") != pid || str(ac, "expires_at") != "2026-11-25T16:30:00.000000" || len(ac["roles"].([]any)) != 1 {
+		t.Fatalf("created application credential: got %v", ac)
+	}
+	e.must(409, "POST", base, map[string]any{"application_credential": map[string]any{"name": "ci"}}, U...)
+	shown := e.must(200, "GET", base+"/"+str(ac, "id"), nil, U...)
+	if strings.Contains(shown.raw, secret) || strings.Contains(shown.raw, `"secret"`) {
+		t.Errorf("show reveals the secret: %s", shown.raw)
+	}
+	if l := e.must(200, "GET", base+"?name=ci", nil, U...).list("application_credentials"); len(l) != 1 {
+		t.Errorf("list by name: got %v", l)
+	}
+	login := func(sec string) resp {
+		return e.do("POST", "/v3/auth/tokens", map[string]any{"auth": map[string]any{"identity": map[string]any{
+			"methods": []string{"application_credential"}, "application_credential": map[string]any{"id": str(ac, "id"), "secret": sec}}}})
+	}
+	r := login(secret)
+	if r.code != 201 {
+		t.Fatalf("application credential login: got %d %s", r.code, r.raw)
+	}
+	body := r.obj("token")
+	roles := body["roles"].([]any)
+	if str(sub(body, "project"), "id") != pid || len(roles) != 1 || str(roles[0].(map[string]any), "id") != reader ||
+		sub(body, "application_credential")["restricted"] != true {
+		t.Errorf("application credential token: got %v", body)
+	}
+	if str(body, "expires_at") != "2026-11-25T16:30:00.000000Z" {
+		t.Errorf("the token outlives its credential: expires %s", str(body, "expires_at"))
+	}
+	actok := r.hdr.Get("X-Subject-Token")
+	// its token can neither make more credentials nor be rescoped
+	e.must(403, "POST", base, map[string]any{"application_credential": map[string]any{"name": "more"}}, as(actok)...)
+	e.must(401, "POST", "/v3/auth/tokens", map[string]any{"auth": map[string]any{"identity": map[string]any{"methods": []string{"token"},
+		"token": map[string]any{"id": actok}}, "scope": map[string]any{"project": map[string]any{"id": pid}}}})
+	if code := login("wrong").code; code != 401 {
+		t.Errorf("wrong secret: got %d, want 401", code)
+	}
+	// losing the role disables the credential
+	e.must(204, "DELETE", "/v3/projects/"+pid+"/users/"+uid+"/roles/"+reader, nil, A...)
+	if code := login(secret).code; code != 401 {
+		t.Errorf("login after the user lost the role: got %d, want 401", code)
+	}
+	// expiry
+	e.must(204, "PUT", "/v3/projects/"+pid+"/users/"+uid+"/roles/"+reader, nil, A...)
+	e.clock.Advance(3600e9)
+	if code := login(secret).code; code != 401 {
+		t.Errorf("login after expiry: got %d, want 401", code)
+	}
+	utok, _ = e.login("acu", "pw-acu-123456", "admin")
+	e.must(204, "DELETE", base+"/"+str(ac, "id"), nil, as(utok)...)
+	e.must(404, "GET", base+"/"+str(ac, "id"), nil, as(utok)...)
+	// the secret was in the create answer only, and never in a log
+	if strings.Count(e.bodies.String(), secret) != 1 || strings.Contains(e.logs.String(), secret) {
+		t.Errorf("the secret is in %d answers (want 1) or in the logs", strings.Count(e.bodies.String(), secret))
+	}
+}

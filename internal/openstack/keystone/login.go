@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -30,6 +31,7 @@ type loginRequest struct {
 	projectID, projectName   string
 	projDomainID, projDomain string
 	domainID, domainName     string // scope domain
+	appCredID, appCredName   string // method application_credential (secret in password)
 }
 
 // parseLogin decodes an authentication request strictly.
@@ -55,12 +57,19 @@ func parseLogin(b []byte) (loginRequest, error) {
 	}
 	req.methods = methods
 	for _, m := range methods {
-		if m != "password" && m != "token" {
+		if m != "password" && m != "token" && m != "application_credential" {
 			return req, &Error{Status: http.StatusUnauthorized, Message: fmt.Sprintf(
-				"Attempted to authenticate with an unsupported method %q; this server supports password and token.", m)}
+				"Attempted to authenticate with an unsupported method %q; this server supports password, token and application_credential.", m)}
 		}
 	}
-	if slices.Contains(methods, "password") {
+	if slices.Contains(methods, "application_credential") {
+		if len(methods) != 1 {
+			return req, invalid("auth.identity.methods", "application_credential authenticates alone; got %q.", methods)
+		}
+		if err := parseAppCredLogin(id, &req); err != nil {
+			return req, err
+		}
+	} else if slices.Contains(methods, "password") {
 		if err := parsePassword(id, &req); err != nil {
 			return req, err
 		}
@@ -92,6 +101,51 @@ func parseLogin(b []byte) (loginRequest, error) {
 		}
 	}
 	return req, a.done()
+}
+
+func parseAppCredLogin(id *obj, req *loginRequest) error {
+	ac, ok, err := id.object("application_credential")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return invalid("auth.identity", "'application_credential' is a required property for method application_credential.")
+	}
+	if req.appCredID, _, err = ac.str("id", 64, false); err != nil {
+		return err
+	}
+	if req.appCredName, _, err = ac.str("name", 255, false); err != nil {
+		return err
+	}
+	if req.password, ok, err = ac.secretN("secret", 1024, false); err != nil {
+		return err
+	}
+	if !ok {
+		return invalid(ac.path, "'secret' is a required property.")
+	}
+	if u, ok, err := ac.object("user"); err != nil {
+		return err
+	} else if ok {
+		if req.userID, _, err = u.str("id", 64, false); err != nil {
+			return err
+		}
+		if req.userName, _, err = u.str("name", 255, false); err != nil {
+			return err
+		}
+		if req.userDomainID, req.userDomain, err = domainRef(u); err != nil {
+			return err
+		}
+		if err := u.done(); err != nil {
+			return err
+		}
+	}
+	if err := ac.done(); err != nil {
+		return err
+	}
+	if req.appCredID == "" && (req.appCredName == "" || (req.userID == "" && req.userName == "")) {
+		return invalid(ac.path, "give the application credential's 'id', or its 'name' and 'user'.")
+	}
+	return nil
 }
 
 func parsePassword(id *obj, req *loginRequest) error {
@@ -294,9 +348,23 @@ func (s *Service) checkPassword(hash, password string) bool {
 }
 
 // authenticateUser checks the identity part of a login: the password (rate limited per user),
-// or an existing token, whose lifetime and audit ID the new token inherits.
+// or an existing token, whose lifetime and audit ID the new token inherits, or an application
+// credential (then the returned token holds only its AppCredID).
 func (s *Service) authenticateUser(r *http.Request, req loginRequest) (store.Object[user], *token, error) {
 	ctx := r.Context()
+	if req.appCredID != "" || req.appCredName != "" {
+		ac, err := s.appCredLogin(r, req)
+		if err != nil {
+			return store.Object[user]{}, nil, err
+		}
+		u, err := store.Get[user](ctx, s.st, userKey(ac.Value.UserID))
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !u.Value.Enabled) {
+			return u, nil, errUnauthorized
+		} else if err != nil {
+			return u, nil, err
+		}
+		return u, &token{AppCredID: ac.Value.ID}, nil
+	}
 	if req.tokenID != "" {
 		o, err := s.lookupToken(ctx, req.tokenID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -304,6 +372,11 @@ func (s *Service) authenticateUser(r *http.Request, req loginRequest) (store.Obj
 			return store.Object[user]{}, nil, errUnauthorized
 		} else if err != nil {
 			return store.Object[user]{}, nil, err
+		}
+		if o.Value.AppCredID != "" {
+			// an application credential's token keeps its project and roles: no rescoping
+			s.log.Info("login failed: a token of an application credential cannot be rescoped", "remote", r.RemoteAddr)
+			return store.Object[user]{}, nil, errUnauthorized
 		}
 		u, err := store.Get[user](ctx, s.st, userKey(o.Value.UserID))
 		if errors.Is(err, store.ErrNotFound) {
@@ -374,6 +447,9 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 			return errUnauthorized
 		}
 		in := issueInput{u: u, read: []store.Object[string]{{Key: ud.Key, ModRevision: ud.ModRevision}}, from: from}
+		if from != nil && from.AppCredID != "" {
+			return s.appCredScope(ctx, req, &in, &plain, &tok)
+		}
 		switch {
 		case req.scope == "project":
 			po, found, err := s.resolveProject(ctx, req)
@@ -441,6 +517,46 @@ type issueInput struct {
 	roles    []role
 	read     []store.Object[string] // keys that must be unchanged when the token is written
 	from     *token                 // method token: the token it derives from
+	// method application_credential: from holds only AppCredID; the token ends by its expiry
+	appCredExpiry *time.Time
+}
+
+// appCredScope issues the token of an application credential login: scoped to the credential's
+// project with its roles, all of which the user must still hold there.
+func (s *Service) appCredScope(ctx context.Context, req loginRequest, in *issueInput, plain *string, tok *token) error {
+	o, err := store.Get[appCred](ctx, s.st, appCredKey(in.from.AppCredID))
+	if err != nil {
+		return errUnauthorized // deleted meanwhile
+	}
+	ac := o.Value
+	in.read = append(in.read, store.Object[string]{Key: o.Key, ModRevision: o.ModRevision})
+	if req.scope != "" && (req.scope != "project" || (req.projectID != "" && req.projectID != ac.ProjectID)) {
+		return errUnauthorized
+	}
+	po, err := store.Get[project](ctx, s.st, projectKey(ac.ProjectID))
+	if err != nil {
+		return errUnauthorized
+	}
+	if err := s.scopeProject(ctx, in, po); err != nil {
+		s.log.Info("login failed: application credential: "+err.Error(), "application_credential", ac.ID)
+		return errUnauthorized
+	}
+	held := map[string]role{}
+	for _, ro := range in.roles {
+		held[ro.ID] = ro
+	}
+	in.roles = nil
+	for _, id := range ac.Roles {
+		ro, ok := held[id]
+		if !ok {
+			s.log.Info("login failed: the user lost a role of its application credential", "application_credential", ac.ID, "role", id)
+			return errUnauthorized
+		}
+		in.roles = append(in.roles, ro)
+	}
+	in.appCredExpiry = ac.ExpiresAt
+	*plain, *tok, err = s.issue(ctx, *in)
+	return err
 }
 
 // scopeProject sets in's project scope: the project and its domain must be enabled and the user
@@ -487,7 +603,12 @@ func (s *Service) issue(ctx context.Context, in issueInput) (string, token, erro
 		AuditID:  base64.RawURLEncoding.EncodeToString(audit),
 		IssuedAt: now, ExpiresAt: now.Add(s.cfg.TokenTTL),
 	}
-	if in.from != nil {
+	if in.from != nil && in.from.AppCredID != "" {
+		tok.Methods, tok.AppCredID = []string{"application_credential"}, in.from.AppCredID
+		if in.appCredExpiry != nil && in.appCredExpiry.Before(tok.ExpiresAt) {
+			tok.ExpiresAt = *in.appCredExpiry
+		}
+	} else if in.from != nil {
 		tok.ExpiresAt = in.from.ExpiresAt
 		tok.Methods = append([]string{"token"}, in.from.Methods...)
 		tok.Methods = slices.Compact(tok.Methods)

@@ -176,6 +176,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	s.registerCatalog(h)
 	s.registerCredentials(h)
 	s.registerProjectTags(h)
+	s.registerAppCreds(h)
 	h("GET /v3/auth/domains", s.authDomains)
 	h("GET /v3/auth/system", s.authSystem)
 	h("GET /v3/role_assignments", s.listRoleAssignments)

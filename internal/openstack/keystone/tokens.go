@@ -81,6 +81,13 @@ func (s *Service) tokenBody(ctx context.Context, tok token, noCatalog bool) (map
 		"expires_at": timestamp(tok.ExpiresAt),
 		"issued_at":  timestamp(tok.IssuedAt),
 	}
+	if tok.AppCredID != "" {
+		ac := map[string]any{"id": tok.AppCredID, "restricted": true}
+		if o, err := store.Get[appCred](ctx, s.st, appCredKey(tok.AppCredID)); err == nil {
+			ac["name"], ac["restricted"] = o.Value.Name, !o.Value.Unrestricted
+		}
+		t["application_credential"] = ac
+	}
 	roles := make([]map[string]string, 0, len(tok.Roles))
 	for _, ro := range tok.Roles {
 		roles = append(roles, map[string]string{"id": ro.ID, "name": ro.Name})

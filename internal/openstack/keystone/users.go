@@ -329,6 +329,14 @@ func (s *Service) userDeleteOps(ctx context.Context, t *store.Txn, o store.Objec
 		t.Remove(groupMemberKey(g, id))
 	}
 	t.DeletePrefix(userGroupKey(id, ""))
+	acs, err := s.userAppCreds(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, a := range acs {
+		t.Remove(appCredKey(a.ID))
+		t.Remove(appCredNameKey(id, a.Name))
+	}
 	return s.revokeTokens(ctx, t, id, nil)
 }
 
