@@ -76,7 +76,7 @@ security_compliance = false
 project_tags = true
 application_credentials = true
 access_rules = false
-trust = false
+trust = true
 domain_specific_drivers = false
 # identity extensions the built-in Keystone has (not OS-EC2: its API shows EC2 secrets)
 api_extensions = OS-EP-FILTER,OS-INHERIT

@@ -121,6 +121,9 @@ func (s *Service) createAppCred(w http.ResponseWriter, r *http.Request) error {
 	if err := s.restrictedAppCred(ctx, tok); err != nil {
 		return err
 	}
+	if tok.TrustID != "" {
+		return errf(http.StatusForbidden, "A trust-scoped token cannot create application credentials.")
+	}
 	if tok.ProjectID == "" {
 		return errf(http.StatusForbidden, "An application credential is created with a project-scoped token.")
 	}

@@ -575,3 +575,78 @@ func TestApplicationCredentials(t *testing.T) {
 		t.Errorf("the secret is in %d answers (want 1) or in the logs", strings.Count(e.bodies.String(), secret))
 	}
 }
+
+func TestTrusts(t *testing.T) {
+	e := newEnv(t)
+	tok, _ := e.login("admin", adminPass, "admin")
+	A := as(tok)
+	pid := str(e.mk(tok, "/v3/projects", "project", map[string]any{"name": "trusted"}), "id")
+	trustor := e.mkUser(tok, "trustor", "pw-trustor-1", "default")
+	trustee := e.mkUser(tok, "trustee", "pw-trustee-1", "default")
+	keep := str(e.mk(tok, "/v3/roles", "role", map[string]any{"name": "delegated"}), "id")
+	mine := str(e.mk(tok, "/v3/roles", "role", map[string]any{"name": "not-delegated"}), "id")
+	for _, r := range []string{keep, mine} {
+		e.must(204, "PUT", "/v3/projects/"+pid+"/users/"+trustor+"/roles/"+r, nil, A...)
+	}
+	ttok, _ := e.login("trustor", "pw-trustor-1", "trusted")
+	T := as(ttok)
+	body := func(extra map[string]any) map[string]any {
+		b := map[string]any{"trustor_user_id": trustor, "trustee_user_id": trustee, "project_id": pid,
+			"impersonation": true, "roles": []map[string]string{{"name": "delegated"}}}
+		for k, v := range extra {
+			b[k] = v
+		}
+		return map[string]any{"trust": b}
+	}
+	e.must(400, "POST", "/v3/OS-TRUST/trusts", body(map[string]any{"expires_at": "bad.123Z"}), T...)
+	e.must(403, "POST", "/v3/OS-TRUST/trusts", body(nil), A...) // admin is not the trustor
+	e.must(404, "POST", "/v3/OS-TRUST/trusts", body(map[string]any{"roles": []map[string]string{{"name": "admin"}}}), T...)
+	tr := e.must(201, "POST", "/v3/OS-TRUST/trusts", body(map[string]any{"remaining_uses": 1, "expires_at": "2026-11-25T16:30:00Z"}), T...).obj("trust")
+	tid := str(tr, "id")
+	if str(tr, "expires_at") != "2026-11-25T16:30:00.000000Z" || len(tr["roles"].([]any)) != 1 || tr["impersonation"] != true {
+		t.Fatalf("created trust: got %v", tr)
+	}
+	e.must(200, "GET", "/v3/OS-TRUST/trusts/"+tid+"/roles/"+keep, nil, T...)
+	e.must(404, "GET", "/v3/OS-TRUST/trusts/"+tid+"/roles/"+mine, nil, T...)
+	e.must(200, "HEAD", "/v3/OS-TRUST/trusts/"+tid+"/roles/"+keep, nil, T...)
+	if l := e.must(200, "GET", "/v3/OS-TRUST/trusts/?trustor_user_id="+trustor, nil, T...).list("trusts"); len(l) != 1 {
+		t.Errorf("trusts of the trustor: got %v", l)
+	}
+	e.must(403, "GET", "/v3/OS-TRUST/trusts", nil, T...) // a user lists only with a filter naming itself
+	// the trustee logs in with the trust: the trustor's identity, only the delegated role
+	login := func() resp {
+		return e.do("POST", "/v3/auth/tokens", passwordBody(map[string]any{"id": trustee, "password": "pw-trustee-1"},
+			map[string]any{"OS-TRUST:trust": map[string]any{"id": tid}}))
+	}
+	r := login()
+	if r.code != 201 {
+		t.Fatalf("trust login: got %d %s", r.code, r.raw)
+	}
+	got := r.obj("token")
+	roles := got["roles"].([]any)
+	if str(sub(got, "user"), "id") != trustor || str(sub(got, "project"), "id") != pid || len(roles) != 1 ||
+		str(roles[0].(map[string]any), "id") != keep || sub(got, "OS-TRUST:trust")["impersonation"] != true {
+		t.Errorf("trust token: got %v", got)
+	}
+	trustTok := r.hdr.Get("X-Subject-Token")
+	e.must(403, "POST", "/v3/OS-TRUST/trusts", body(nil), as(trustTok)...) // no redelegation
+	if code := login().code; code != 401 {
+		t.Errorf("a second login with a single-use trust: got %d, want 401", code)
+	}
+	// the trustor alone may not log in with it
+	if code := e.do("POST", "/v3/auth/tokens", passwordBody(map[string]any{"id": trustor, "password": "pw-trustor-1"},
+		map[string]any{"OS-TRUST:trust": map[string]any{"id": tid}})).code; code != 401 {
+		t.Errorf("trust login by the trustor: got %d, want 401", code)
+	}
+	e.must(403, "DELETE", "/v3/OS-TRUST/trusts/"+tid, nil, as(e.tokenOf("trustee", "pw-trustee-1"))...)
+	e.must(204, "DELETE", "/v3/OS-TRUST/trusts/"+tid, nil, T...)
+	e.must(404, "GET", "/v3/auth/tokens", nil, append(A, "X-Subject-Token", trustTok)...)
+	e.must(404, "GET", "/v3/OS-TRUST/trusts/"+tid, nil, T...)
+}
+
+// tokenOf logs a user in unscoped and returns the token.
+func (e *env) tokenOf(name, password string) string {
+	e.t.Helper()
+	return e.must(201, "POST", "/v3/auth/tokens", passwordBody(map[string]any{"name": name, "password": password,
+		"domain": map[string]any{"id": "default"}}, "unscoped")).hdr.Get("X-Subject-Token")
+}

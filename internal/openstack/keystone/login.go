@@ -32,6 +32,7 @@ type loginRequest struct {
 	projDomainID, projDomain string
 	domainID, domainName     string // scope domain
 	appCredID, appCredName   string // method application_credential (secret in password)
+	trustID                  string // scope "trust"
 }
 
 // parseLogin decodes an authentication request strictly.
@@ -209,10 +210,26 @@ func parseScope(raw json.RawMessage, req *loginRequest) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range []string{"system", "OS-TRUST:trust"} {
-		if _, ok := sc.m[k]; ok {
-			return invalid("auth.scope", "%s scope is not supported; scope to a project or a domain.", k)
+	if _, ok := sc.m["system"]; ok {
+		return invalid("auth.scope", "system scope is not supported; scope to a project, a domain or a trust.")
+	}
+	if tr, ok, err := sc.object("OS-TRUST:trust"); err != nil {
+		return err
+	} else if ok {
+		if req.trustID, _, err = tr.str("id", 64, false); err != nil {
+			return err
 		}
+		if err := tr.done(); err != nil {
+			return err
+		}
+		if err := sc.done(); err != nil {
+			return err
+		}
+		if req.trustID == "" {
+			return invalid(tr.path, "'id' is a required property.")
+		}
+		req.scope = "trust"
+		return nil
 	}
 	p, pok, err := sc.object("project")
 	if err != nil {
@@ -373,9 +390,9 @@ func (s *Service) authenticateUser(r *http.Request, req loginRequest) (store.Obj
 		} else if err != nil {
 			return store.Object[user]{}, nil, err
 		}
-		if o.Value.AppCredID != "" {
-			// an application credential's token keeps its project and roles: no rescoping
-			s.log.Info("login failed: a token of an application credential cannot be rescoped", "remote", r.RemoteAddr)
+		if o.Value.AppCredID != "" || o.Value.TrustID != "" {
+			// the token of an application credential or a trust keeps its project and roles
+			s.log.Info("login failed: a token of an application credential or trust cannot be rescoped", "remote", r.RemoteAddr)
 			return store.Object[user]{}, nil, errUnauthorized
 		}
 		u, err := store.Get[user](ctx, s.st, userKey(o.Value.UserID))
@@ -464,6 +481,11 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 				s.log.Info("login failed: "+err.Error(), append(logAttrs, "project", po.Value.ID)...)
 				return errUnauthorized
 			}
+		case req.scope == "trust":
+			if err := s.trustScope(ctx, req.trustID, &in); err != nil {
+				s.log.Info("login failed: trust scope", append(logAttrs, "trust", req.trustID)...)
+				return err
+			}
 		case req.scope == "domain":
 			d, found, err := s.domainByIDOrName(ctx, req.domainID, req.domainName)
 			if err != nil {
@@ -519,6 +541,7 @@ type issueInput struct {
 	from     *token                 // method token: the token it derives from
 	// method application_credential: from holds only AppCredID; the token ends by its expiry
 	appCredExpiry *time.Time
+	trust         *store.Object[trust] // a trust-scoped login (its uses are counted down)
 }
 
 // appCredScope issues the token of an application credential login: scoped to the credential's
@@ -617,6 +640,12 @@ func (s *Service) issue(ctx context.Context, in issueInput) (string, token, erro
 	if in.project != nil {
 		tok.ProjectID = in.project.Value.ID
 	}
+	if in.trust != nil {
+		tok.TrustID = in.trust.Value.ID
+		if e := in.trust.Value.ExpiresAt; e != nil && e.Before(tok.ExpiresAt) {
+			tok.ExpiresAt = *e
+		}
+	}
 	ttl := tok.ExpiresAt.Sub(now)
 	if ttl < 1 {
 		return "", tok, errUnauthorized
@@ -632,6 +661,16 @@ func (s *Service) issue(ctx context.Context, in issueInput) (string, token, erro
 	}
 	for _, a := range in.read {
 		t.Unchanged(a.Key, a.ModRevision)
+	}
+	if in.trust != nil {
+		tr := in.trust.Value
+		if tr.RemainingUses != nil {
+			n := *tr.RemainingUses - 1
+			tr.RemainingUses = &n
+			t.Update(in.trust.Key, tr, in.trust.ModRevision)
+		} else {
+			t.Unchanged(in.trust.Key, in.trust.ModRevision)
+		}
 	}
 	t.PutLeased(tokenKey(hash), tok, lease)
 	t.PutLeased(userTokenKey(in.u.Value.ID, hash), tok.ProjectID, lease)

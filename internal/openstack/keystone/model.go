@@ -68,6 +68,8 @@ type token struct {
 	Roles     []role   `json:"roles,omitempty"`
 	Methods   []string `json:"methods"`
 	AuditID   string   `json:"audit_id"`
+	// TrustID is the trust of a trust-scoped token.
+	TrustID string `json:"trust_id,omitempty"`
 	// AppCredID is the application credential the token was issued for.
 	AppCredID string `json:"app_cred_id,omitempty"`
 	// ParentAuditID is the audit ID of the token this one was made from (method token).

@@ -398,6 +398,9 @@ func (s *Service) projectDeleteOps(ctx context.Context, t *store.Txn, o store.Ob
 		t.Remove(userAssignmentKey(path.Clean(u), id, ro))
 	}
 	t.DeletePrefix(projectAssignments(id))
+	if err := s.trustDeleteOps(ctx, t, func(tr trust) bool { return tr.ProjectID == id }); err != nil {
+		return err
+	}
 	gs := removeGrants(t, grants, func(g grant) bool {
 		return g.targetKind == "project" && g.targetID == id && (g.actorKind == "group" || g.inherited)
 	})

@@ -177,6 +177,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	s.registerCredentials(h)
 	s.registerProjectTags(h)
 	s.registerAppCreds(h)
+	s.registerTrusts(h)
 	h("GET /v3/auth/domains", s.authDomains)
 	h("GET /v3/auth/system", s.authSystem)
 	h("GET /v3/role_assignments", s.listRoleAssignments)

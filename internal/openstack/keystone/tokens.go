@@ -88,6 +88,15 @@ func (s *Service) tokenBody(ctx context.Context, tok token, noCatalog bool) (map
 		}
 		t["application_credential"] = ac
 	}
+	if tok.TrustID != "" {
+		tr := map[string]any{"id": tok.TrustID, "links": map[string]any{"self": s.link("OS-TRUST", "trusts", tok.TrustID)}}
+		if o, err := store.Get[trust](ctx, s.st, trustKey(tok.TrustID)); err == nil {
+			tr["impersonation"] = o.Value.Impersonation
+			tr["trustee_user"] = map[string]any{"id": o.Value.TrusteeID}
+			tr["trustor_user"] = map[string]any{"id": o.Value.TrustorID}
+		}
+		t["OS-TRUST:trust"] = tr
+	}
 	roles := make([]map[string]string, 0, len(tok.Roles))
 	for _, ro := range tok.Roles {
 		roles = append(roles, map[string]string{"id": ro.ID, "name": ro.Name})

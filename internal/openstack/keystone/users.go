@@ -329,6 +329,9 @@ func (s *Service) userDeleteOps(ctx context.Context, t *store.Txn, o store.Objec
 		t.Remove(groupMemberKey(g, id))
 	}
 	t.DeletePrefix(userGroupKey(id, ""))
+	if err := s.trustDeleteOps(ctx, t, func(tr trust) bool { return tr.TrustorID == id || tr.TrusteeID == id }); err != nil {
+		return err
+	}
 	acs, err := s.userAppCreds(ctx, id)
 	if err != nil {
 		return err
