@@ -478,6 +478,10 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 				return errUnauthorized
 			}
 			if err := s.scopeProject(ctx, &in, po); err != nil {
+				var refused scopeRefused
+				if !errors.As(err, &refused) {
+					return err
+				}
 				s.log.Info("login failed: "+err.Error(), append(logAttrs, "project", po.Value.ID)...)
 				return errUnauthorized
 			}
@@ -508,8 +512,11 @@ func (s *Service) login(w http.ResponseWriter, r *http.Request) error {
 			// Keystone scopes a login without a scope to the user's default project, when the user
 			// has a role there; otherwise the token is unscoped
 			if po, err := store.Get[project](ctx, s.st, projectKey(u.Value.DefaultProjectID)); err == nil {
-				if s.scopeProject(ctx, &in, po) != nil {
+				var refused scopeRefused
+				if err := s.scopeProject(ctx, &in, po); errors.As(err, &refused) {
 					in.project, in.roles, in.read = nil, nil, in.read[:1]
+				} else if err != nil {
+					return err
 				}
 			} else if !errors.Is(err, store.ErrNotFound) {
 				return err
@@ -582,22 +589,29 @@ func (s *Service) appCredScope(ctx context.Context, req loginRequest, in *issueI
 	return err
 }
 
+// scopeRefused is why a scope is refused (the login gets 401); other errors are the store's.
+type scopeRefused string
+
+func (e scopeRefused) Error() string { return string(e) }
+
 // scopeProject sets in's project scope: the project and its domain must be enabled and the user
 // must have an effective role on it.
 func (s *Service) scopeProject(ctx context.Context, in *issueInput, po store.Object[project]) error {
 	if !po.Value.Enabled {
-		return errors.New("the project is disabled")
+		return scopeRefused("the project is disabled")
 	}
 	pd, err := store.Get[domain](ctx, s.st, domainKey(po.Value.DomainID))
-	if err != nil || !pd.Value.Enabled {
-		return errors.New("the project's domain is disabled or gone")
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !pd.Value.Enabled) {
+		return scopeRefused("the project's domain is disabled or gone")
+	} else if err != nil {
+		return err
 	}
 	roles, read, err := s.effectiveRoles(ctx, in.u.Value.ID, "project", po.Value.ID)
 	if err != nil {
 		return err
 	}
 	if len(roles) == 0 {
-		return errors.New("no role on the project")
+		return scopeRefused("no role on the project")
 	}
 	in.project, in.roles = &po, roles
 	in.read = append(in.read, store.Object[string]{Key: pd.Key, ModRevision: pd.ModRevision})
