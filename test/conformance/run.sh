@@ -121,6 +121,8 @@ for suite in $SUITES; do
   s=$(sed -n 's/^ - Skipped: \([0-9]*\)/\1/p' "$D/$suite.out" | tail -1)
   [ -n "$p" ] || { tail -n 30 "$D/$suite.out"; fail "tempest $suite did not run"; }
   grep -E '^\{[0-9]+\} .* \.\.\. FAILED' "$D/$suite.out" | sed 's/^/  /' || true
+  # why the skipped ones were skipped (a class skipped in its setup counts once)
+  grep -E '\.\.\. SKIPPED: ' "$D/$suite.out" | sed 's/.*SKIPPED: /  skipped: /' | sort | uniq -c | sort -rn || true
   # test_id,status per test (for test/conformance/neutron-peer.sh's comparison)
   (cd ws && stestr last --subunit | subunit2csv) | /usr/bin/python3 -c 'import csv, re, sys; w = csv.writer(sys.stdout); [w.writerow([re.sub(r"\[.*\]$", "", r[0]), r[1]]) for r in csv.reader(sys.stdin) if r and r[0].startswith("tempest.")]' >"${RESULTS_DIR:-$D}/vflink-$suite.csv" || true
   kept=$(cd ws && tempest run --list-tests --regex "$re" "${excl[@]}" 2>/dev/null | grep -c '^tempest\.' || true)
