@@ -313,7 +313,7 @@ func authenticate(a auth.Authenticator, next http.Handler) http.Handler {
 			return
 		}
 		// the services need a project-scoped token; Keystone itself also takes unscoped ones
-		if c.ProjectID == "" && !strings.HasPrefix(r.URL.Path, "/v3/") {
+		if c.ProjectID == "" && !strings.HasPrefix(r.URL.Path, "/v3/") && !strings.HasPrefix(r.URL.Path, "/identity/v3/") {
 			w.Header().Set("WWW-Authenticate", `Keystone uri="`+baseURL(r)+`/v3"`)
 			writeJSONBody(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
 				"code": 401, "title": "Unauthorized", "message": "The request you have made requires a project-scoped token."}})
