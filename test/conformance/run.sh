@@ -13,7 +13,7 @@ ROOT=$(pwd)
 D=${CONFORMANCE_DIR:-/var/tmp/vflink-conformance}
 PORT=${CONFORMANCE_PORT:-19797}
 SUITES=${SUITES:-network identity}
-CONC=${CONCURRENCY:-2}
+CONC=${CONCURRENCY:-4}
 pid=
 
 log() { echo "conformance: $*"; }
