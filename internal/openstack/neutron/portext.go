@@ -481,7 +481,8 @@ func resolvePairs(pairs []api.AddressPair, mac string) ([]api.AddressPair, error
 // the port's transaction and apart from it (ensureDefaultSG is idempotent), so a bulk create
 // stages many ports with it.
 func (s *Service) stagePortExt(ctx context.Context, c *auth.Context, t *store.Txn, p *api.Port, old *api.Port, x portExt) error {
-	trusted := strings.HasPrefix(p.DeviceOwner, "network:") // Neutron applies no groups to its own ports
+	// Neutron applies no groups to its own ports (network:*), nor vflink to the binder's device ports
+	trusted := strings.HasPrefix(p.DeviceOwner, "network:") || p.DeviceOwner == api.DeviceOwnerDevicePort
 	sec := p.PortSecurityEnabled
 	var cur, sgs []string
 	pairsReq := x.pairsOK && len(x.pairs) > 0

@@ -244,6 +244,13 @@ func TestPortSecurityGroups(t *testing.T) {
 	}
 	e.must(204, "DELETE", "/ports/"+str(q.obj("port"), "id"), nil, hdr...)
 	e.must(204, "DELETE", "/security-groups/"+defID, nil) // admin; no port uses it any more
+	// Neutron's own ports (network:*) and the binder's device ports get no groups
+	for _, owner := range []string{"network:dhcp", "vflink:device-port"} {
+		r := e.must(201, "POST", "/ports", map[string]any{"port": map[string]any{"network_id": nid, "device_owner": owner, "tenant_id": "pa"}})
+		if l := r.obj("port")["security_groups"].([]any); len(l) != 0 {
+			t.Errorf("%s port has groups %v", owner, l)
+		}
+	}
 }
 
 func TestSecurityGroupQuotas(t *testing.T) {
