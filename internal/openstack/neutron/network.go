@@ -403,6 +403,11 @@ func (s *Service) createNetworks(ctx context.Context, c *auth.Context, as []*att
 		}
 		drafts[i] = d
 	}
+	for _, d := range drafts { // as Neutron before a network create: the project's default security group
+		if _, err := s.ensureDefaultSG(ctx, c, d.n.ProjectID); err != nil {
+			return nil, err
+		}
+	}
 	err := retry(ctx, func(int) error {
 		ctr, err := store.Get[int](ctx, s.st, "counters/vnid")
 		if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -182,6 +182,18 @@ func TestPortSecurityGroups(t *testing.T) {
 	e := newEnv(t)
 	hdr := []string{"X-Project-Id", "pa", "X-Roles", "member"}
 	n := e.must(201, "POST", "/networks", map[string]any{"network": map[string]any{"name": "n"}}, hdr...).obj("network")
+	// a network create made the project's default group
+	all, _ := e.must(200, "GET", "/security-groups", nil).body["security_groups"].([]any) // admin: every project's
+	if n := 0; true {
+		for _, g := range all {
+			if str(g.(map[string]any), "project_id") == "pa" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("pa has %d groups after a network create, want its default one", n)
+		}
+	}
 	e.must(201, "POST", "/subnets", map[string]any{"subnet": map[string]any{"network_id": str(n, "id"), "cidr": "10.0.0.0/24", "ip_version": 4}}, hdr...)
 	nid := str(n, "id")
 	newPort := func(extra map[string]any) resp {
