@@ -11,6 +11,7 @@ func FuzzRequestBodies(f *testing.F) {
 	nid := str(e.network("fz", map[string]any{"provider:physical_network": "sriov", "provider:segmentation_id": 7}), "id")
 	e.subnet(nid, "10.3.0.0/24", nil)
 	pid := str(e.port(nid, nil).obj("port"), "id")
+	sgid := str(e.must(201, "POST", "/security-groups", map[string]any{"security_group": map[string]any{"name": "fz"}}).obj("security_group"), "id")
 	for _, s := range []string{
 		`{"network": {"name": "x", "provider:physical_network": "sriov", "provider:segmentation_id": "15"}}`,
 		`{"port": {"network_id": "` + nid + `", "fixed_ips": [{"ip_address": "10.3.0.9"}], "mac_address": "fa:16:3e:00:00:01"}}`,
@@ -18,6 +19,9 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"subnet": {"network_id": "` + nid + `", "cidr": "10.4.0.0/24", "allocation_pools": [{"start": "10.4.0.9", "end": "10.4.0.2"}]}}`,
 		`{"subnet": {"network_id": "` + nid + `", "cidr": "2001:db8::/64", "ip_version": "6", "gateway_ip": null}}`,
 		`{"port": {"fixed_ips": null, "binding:vnic_type": 5}}`, `{"network": []}`, `[]`, `null`, `{"port": {"network_id": "x"`,
+		`{"port": {"allowed_address_pairs": [{"ip_address": "10.3.0.0/24"}], "extra_dhcp_opts": [{"opt_name": "router", "opt_value": null, "ip_version": "6"}], "security_groups": ["` + sgid + `"]}}`,
+		`{"security_group_rule": {"security_group_id": "` + sgid + `", "direction": "ingress", "protocol": "icmp", "port_range_min": "8", "port_range_max": 0, "ethertype": "ipv6", "remote_ip_prefix": "::1"}}`,
+		`{"security_group": {"name": "web", "stateful": "false", "tags": ["a"]}}`, `{"tags": ["a", 1]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -26,6 +30,8 @@ func FuzzRequestBodies(f *testing.F) {
 		for _, rt := range []struct{ method, path string }{
 			{"POST", "/networks"}, {"POST", "/subnets"}, {"POST", "/ports"},
 			{"PUT", "/networks/" + nid}, {"PUT", "/ports/" + pid},
+			{"POST", "/security-groups"}, {"PUT", "/security-groups/" + sgid}, {"POST", "/security-group-rules"},
+			{"PUT", "/ports/" + pid + "/tags"},
 		} {
 			r := e.do(rt.method, rt.path, body)
 			if r.code >= 500 {
