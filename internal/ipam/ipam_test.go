@@ -804,3 +804,43 @@ func TestEUI64(t *testing.T) {
 		t.Error("bad MAC accepted")
 	}
 }
+
+func TestSubnetPoolPrefixes(t *testing.T) {
+	pp := func(ss ...string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, s := range ss {
+			out = append(out, netip.MustParsePrefix(s))
+		}
+		return out
+	}
+	got := CompactPrefixes(pp("10.0.1.0/24", "10.0.0.0/24", "10.0.0.0/16", "192.168.0.0/25", "192.168.0.128/25"))
+	if len(got) != 2 || got[0].String() != "10.0.0.0/16" || got[1].String() != "192.168.0.0/24" {
+		t.Errorf("CompactPrefixes = %v", got)
+	}
+	pool := pp("10.10.0.0/16")
+	p, err := AllocatePrefix(pool, nil, 24)
+	if err != nil || p.String() != "10.10.0.0/24" {
+		t.Fatalf("first /24 = %v, %v", p, err)
+	}
+	p, _ = AllocatePrefix(pool, pp("10.10.0.0/24", "10.10.1.0/26"), 24)
+	if p.String() != "10.10.2.0/24" {
+		t.Errorf("next /24 = %v", p)
+	}
+	p, _ = AllocatePrefix(pool, pp("10.10.0.0/17"), 24)
+	if p.String() != "10.10.128.0/24" {
+		t.Errorf("past a /17 = %v", p)
+	}
+	if _, err := AllocatePrefix(pp("10.10.0.0/24"), pp("10.10.0.0/25", "10.10.0.128/25"), 25); err == nil {
+		t.Error("a full pool gave a prefix")
+	}
+	if _, err := AllocatePrefix(pool, nil, 8); err == nil {
+		t.Error("a /8 from a /16 pool")
+	}
+	if !Within(pool, netip.MustParsePrefix("10.10.5.0/24")) || Within(pool, netip.MustParsePrefix("10.0.0.0/8")) {
+		t.Error("Within")
+	}
+	p, _ = AllocatePrefix(pp("2001:db8::/48"), pp("2001:db8::/64"), 64)
+	if p.String() != "2001:db8:0:1::/64" {
+		t.Errorf("v6 = %v", p)
+	}
+}

@@ -35,6 +35,7 @@ var extensions = []api.Extension{
 	ext("trunk-details", "Trunk port details", "Expose trunk port details"),
 	ext("external-net", "Neutron external network", "Adds external network attribute to network resource."),
 	ext("agent", "agent", "The agent management extension."),
+	ext("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
 	ext("service-type", "Neutron Service Type Management", "API for retrieving service providers for Neutron advanced services"),
 	ext("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when listing ports"),
 	ext("quotas", "Quota management support", "Expose functions for quotas management per project"),

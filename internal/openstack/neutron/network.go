@@ -250,6 +250,7 @@ type networkRequest struct {
 	adminUp, shared, portSec bool
 	adminGiven, sharedGiven  bool
 	external, externalGiven  bool
+	tags                     []string // create only (PUT /networks/<id>/tags changes them)
 	portSecGiven, nameGiven  bool
 	descGiven, mtuGiven      bool
 	mtu                      int
@@ -303,7 +304,12 @@ func decodeNetwork(a *attrs, create bool) (networkRequest, error) {
 	if r.external, r.externalGiven, err = a.boolean("router:external"); err != nil {
 		return r, err
 	}
-	a.has("tags")
+	if !create && a.has("tags") {
+		return r, badRequest("Cannot update read-only attribute tags")
+	}
+	if r.tags, _, err = decodeTagList(a); err != nil {
+		return r, err
+	}
 	a.has("is_default")
 	return r, nil
 }
@@ -323,6 +329,9 @@ func (r networkRequest) applyTo(n *api.Network) {
 	}
 	if r.externalGiven {
 		n.RouterExternal = r.external
+	}
+	if r.tags != nil {
+		n.Tags = r.tags
 	}
 	if r.portSecGiven {
 		n.PortSecurityEnabled = r.portSec
@@ -697,6 +706,10 @@ func (s *Service) deleteNetwork(w http.ResponseWriter, r *http.Request) error {
 		for _, sub := range subs {
 			t.Remove(subnetKey(sub))
 			t.DeletePrefix("ipam/" + sub + "/")
+			// a subnet from a pool gives its prefix back
+			if so, err := store.Get[api.Subnet](r.Context(), s.st, subnetKey(sub)); err == nil && so.Value.SubnetPoolID != nil {
+				t.Remove("idx/pool-subnets/" + *so.Value.SubnetPoolID + "/" + sub)
+			}
 		}
 		t.DeletePrefix("idx/net-subnets/" + id + "/")
 		t.Remove("vnid/" + strconv.Itoa(n.VNID))

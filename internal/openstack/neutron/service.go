@@ -237,6 +237,7 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h("DELETE /agents/{id}", s.deleteAgent)
 	h("GET /routers", s.listRouters)
 	h("GET /service-providers", s.listServiceProviders)
+	s.registerSubnetPools(h)
 
 	s.registerTrunks(h)
 	s.registerSecurityGroups(h) // and tags, allowed address pairs, extra DHCP options (secgroup.go, tags.go, portext.go)

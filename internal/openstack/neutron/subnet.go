@@ -97,8 +97,13 @@ func (s *Service) createSubnet(w http.ResponseWriter, r *http.Request) error {
 
 // subnetDraft is one subnet of a create request before the transaction.
 type subnetDraft struct {
-	sn  api.Subnet
-	sub ipam.Subnet
+	sn   api.Subnet
+	sub  ipam.Subnet
+	spec ipam.SubnetSpec
+	// pool, when set, is the subnet pool the CIDR comes from (carve, in the transaction);
+	// cidrGiven says the request named the CIDR itself.
+	pool      *poolPlan
+	cidrGiven bool
 }
 
 func (s *Service) decodeNewSubnet(c *auth.Context, a *attrs) (*subnetDraft, error) {
@@ -123,13 +128,12 @@ func (s *Service) decodeNewSubnet(c *auth.Context, a *attrs) (*subnetDraft, erro
 		return nil, badRequest("Failed to parse request. Required attribute 'network_id' not specified")
 	}
 	sn.NetworkID = netID
-	cidr, ok, err := a.str("cidr", 64)
+	d := &subnetDraft{}
+	cidr, cidrOK, err := a.str("cidr", 64)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, badRequest("Failed to parse request. Required attribute 'cidr' not specified (subnet pools are not supported)")
-	}
+	d.cidrGiven = cidrOK
 	spec := ipam.SubnetSpec{CIDR: cidr}
 	if spec.IPVersion, _, err = a.integer("ip_version"); err != nil {
 		return nil, err
@@ -183,16 +187,37 @@ func (s *Service) decodeNewSubnet(c *auth.Context, a *attrs) (*subnetDraft, erro
 			*m.p = &v
 		}
 	}
-	if a.has("subnetpool_id") && !a.isNull("subnetpool_id") {
-		return nil, badRequest("subnetpool_id: subnet pools are not supported; give a cidr.")
+	pp := &poolPlan{}
+	if a.isNull("subnetpool_id") {
+		a.has("subnetpool_id")
+	} else if pp.poolID, _, err = a.str("subnetpool_id", 64); err != nil {
+		return nil, err
 	}
-	if v, _, err := a.boolean("use_default_subnetpool"); err != nil || v {
-		if err != nil {
-			return nil, err
+	if pp.useDefault, _, err = a.boolean("use_default_subnetpool"); err != nil {
+		return nil, err
+	}
+	if pp.prefixLen, pp.lenOK, err = a.integer("prefixlen"); err != nil {
+		return nil, err
+	}
+	switch {
+	case pp.poolID != "" && pp.useDefault:
+		return nil, badRequest("subnetpool_id and use_default_subnetpool cannot both be specified")
+	case pp.poolID != "" || pp.useDefault:
+		d.pool = pp
+		if cidrOK && pp.lenOK {
+			return nil, badRequest("cidr and prefixlen must not be supplied together")
 		}
-		return nil, badRequest("use_default_subnetpool: subnet pools are not supported; give a cidr.")
+	case !cidrOK:
+		return nil, badRequest("A cidr must be specified in the absence of a subnet pool")
+	case pp.lenOK:
+		return nil, badRequest("prefixlen: a prefix length is only for a subnet from a subnet pool (subnetpool_id); give a cidr.")
 	}
-	a.has("tags")
+	if sn.Tags, _, err = decodeTagList(a); err != nil {
+		return nil, err
+	}
+	if sn.Tags == nil {
+		sn.Tags = []string{}
+	}
 	a.has("service_types")
 	a.has("segment_id")
 	proj, err := owner(c, a)
@@ -202,11 +227,21 @@ func (s *Service) decodeNewSubnet(c *auth.Context, a *attrs) (*subnetDraft, erro
 	if err := a.rest(); err != nil {
 		return nil, err
 	}
-	sub, err := ipam.NewSubnet(spec)
-	if err != nil {
-		return nil, ipamErr(err)
-	}
 	sn.TenantID, sn.ProjectID = proj, proj
+	d.sn, d.spec = sn, spec
+	if d.pool != nil {
+		return d, nil // finished once carve has its CIDR
+	}
+	return d, d.finish()
+}
+
+// finish validates the subnet's spec and derives its CIDR, gateway and allocation pools.
+func (d *subnetDraft) finish() error {
+	sn := d.sn
+	sub, err := ipam.NewSubnet(d.spec)
+	if err != nil {
+		return ipamErr(err)
+	}
 	sn.CIDR = sub.Prefix.String()
 	sn.IPVersion = 4
 	if sub.Prefix.Addr().Is6() {
@@ -221,9 +256,10 @@ func (s *Service) decodeNewSubnet(c *auth.Context, a *attrs) (*subnetDraft, erro
 		sn.AllocationPools[i] = api.AllocationPool{Start: p.Start.String(), End: p.End.String()}
 	}
 	if err := checkIPv6Modes(&sn, sub.Prefix); err != nil {
-		return nil, err
+		return err
 	}
-	return &subnetDraft{sn: sn, sub: sub}, nil
+	d.sn, d.sub = sn, sub
+	return nil
 }
 
 // createSubnets creates the subnets of one request in one transaction: all of them or none.
@@ -244,7 +280,19 @@ func (s *Service) createSubnets(ctx context.Context, c *auth.Context, as []*attr
 		t := s.st.Txn()
 		nets := map[string]bool{}
 		quota := map[string]int{}
+		carved := map[string][]netip.Prefix{}
 		for i, d := range drafts {
+			if d.pool != nil {
+				if !d.cidrGiven {
+					d.spec.CIDR = "" // a retry carves again
+				}
+				if err := s.carve(ctx, c, t, d, carved); err != nil {
+					return bulkErr(err, i, len(drafts))
+				}
+				if err := d.finish(); err != nil {
+					return bulkErr(err, i, len(drafts))
+				}
+			}
 			sn, netID := &d.sn, d.sn.NetworkID
 			if !nets[netID] {
 				no, err := s.visibleNetwork(ctx, c, netID)
@@ -401,7 +449,9 @@ func (s *Service) updateSubnet(w http.ResponseWriter, r *http.Request) error {
 	} else if gw, gwOK, err = a.str("gateway_ip", 64); err != nil {
 		return err
 	}
-	a.has("tags")
+	if a.has("tags") {
+		return badRequest("Cannot update read-only attribute tags")
+	}
 	a.has("service_types")
 	if err := a.rest(); err != nil {
 		return err
@@ -482,6 +532,9 @@ func (s *Service) deleteSubnet(w http.ResponseWriter, r *http.Request) error {
 			t.PrefixEmpty("ipam/" + id + "/")
 		}
 		t.Remove("idx/net-subnets/" + o.Value.NetworkID + "/" + id)
+		if o.Value.SubnetPoolID != nil {
+			t.Remove("idx/pool-subnets/" + *o.Value.SubnetPoolID + "/" + id)
+		}
 		_, err = t.Commit(r.Context())
 		var ce *store.ConflictError
 		if errors.As(err, &ce) && ce.Reason == store.NotEmpty {

@@ -58,6 +58,14 @@ func (s *Service) registerTags(h func(string, func(http.ResponseWriter, *http.Re
 		func(n *api.SecurityGroup) (*[]string, *int64, *string) {
 			return &n.Tags, &n.RevisionNumber, &n.UpdatedAt
 		}})
+	registerTagsOf(s, h, tagResource[api.SubnetPool]{"subnetpools", poolKey,
+		func(ctx context.Context, r *http.Request, id string) (store.Object[api.SubnetPool], error) {
+			return s.visiblePool(ctx, caller(r), id)
+		},
+		func(n *api.SubnetPool) string { return n.ProjectID },
+		func(n *api.SubnetPool) (*[]string, *int64, *string) {
+			return &n.Tags, &n.RevisionNumber, &n.UpdatedAt
+		}})
 	registerTagsOf(s, h, tagResource[api.Trunk]{"trunks", trunkKey,
 		func(ctx context.Context, r *http.Request, id string) (store.Object[api.Trunk], error) {
 			return s.visibleTrunk(ctx, caller(r), id)
@@ -247,6 +255,8 @@ func tagsOf(v any) ([]string, bool) {
 	case *api.SecurityGroup:
 		return t.Tags, true
 	case *api.Trunk:
+		return t.Tags, true
+	case *api.SubnetPool:
 		return t.Tags, true
 	}
 	return nil, false
