@@ -251,6 +251,7 @@ type networkRequest struct {
 	adminGiven, sharedGiven  bool
 	external, externalGiven  bool
 	tags                     []string // create only (PUT /networks/<id>/tags changes them)
+	tagsOK                   bool
 	portSecGiven, nameGiven  bool
 	descGiven, mtuGiven      bool
 	mtu                      int
@@ -307,7 +308,7 @@ func decodeNetwork(a *attrs, create bool) (networkRequest, error) {
 	if !create && a.has("tags") {
 		return r, badRequest("Cannot update read-only attribute tags")
 	}
-	if r.tags, _, err = decodeTagList(a); err != nil {
+	if r.tags, r.tagsOK, err = decodeTagList(a); err != nil {
 		return r, err
 	}
 	a.has("is_default")
@@ -330,7 +331,7 @@ func (r networkRequest) applyTo(n *api.Network) {
 	if r.externalGiven {
 		n.RouterExternal = r.external
 	}
-	if r.tags != nil {
+	if r.tagsOK {
 		n.Tags = r.tags
 	}
 	if r.portSecGiven {

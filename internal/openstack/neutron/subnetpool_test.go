@@ -112,6 +112,11 @@ func TestTagsInCreateBodies(t *testing.T) {
 		t.Errorf("tags filter: %v", l)
 	}
 	e.must(400, "PUT", "/networks/"+str(n, "id"), map[string]any{"network": map[string]any{"tags": []any{"z"}}})
+	// an update without tags keeps them
+	u := e.must(200, "PUT", "/networks/"+str(n, "id"), map[string]any{"network": map[string]any{"name": "t2"}}).obj("network")
+	if l, _ := u["tags"].([]any); len(l) != 2 {
+		t.Errorf("tags after an update: %v", u["tags"])
+	}
 	e.must(400, "PUT", "/subnets/"+str(sn, "id"), map[string]any{"subnet": map[string]any{"tags": []any{"z"}}})
 	e.must(400, "POST", "/networks", map[string]any{"network": map[string]any{"tags": "red"}})
 	sp := e.must(201, "POST", "/subnetpools", map[string]any{"subnetpool": map[string]any{"prefixes": []any{"10.50.0.0/16"}, "tags": []any{"p"}}}).obj("subnetpool")

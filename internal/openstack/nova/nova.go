@@ -88,6 +88,10 @@ func (s *Service) Register(mux *http.ServeMux, prefix string) {
 	h("GET /servers/detail", s.listServersDetail)
 	h("GET /servers/{id}", s.showServer)
 	h("DELETE /servers/{id}", s.deleteServer)
+
+	h("GET /os-quota-sets/{project}", s.showQuotaSet)
+	h("GET /os-quota-sets/{project}/defaults", s.showQuotaSet)
+	h("PUT /os-quota-sets/{project}", s.updateQuotaSet)
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, c *auth.Context) error
