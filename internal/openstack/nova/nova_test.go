@@ -470,3 +470,14 @@ func TestConcurrentCreatesOnePort(t *testing.T) {
 		t.Errorf("port device_id: got %v, want the winner %s", p["device_id"], winners[0])
 	}
 }
+
+func TestQuotaSetsReadOnlyUnlimited(t *testing.T) {
+	e := newEnv(t)
+	q := e.must(200, "GET", "/compute/v2.1/os-quota-sets/p1", nil).obj("quota_set")
+	if q["instances"] != -1.0 || q["cores"] != -1.0 || q["ram"] != -1.0 || str(q, "id") != "p1" {
+		t.Errorf("quota set: %v", q)
+	}
+	e.must(200, "GET", "/compute/v2.1/os-quota-sets/p1/defaults", nil)
+	e.must(400, "PUT", "/compute/v2.1/os-quota-sets/p1", map[string]any{"quota_set": map[string]any{"instances": 5}})
+	e.must(403, "GET", "/compute/v2.1/os-quota-sets/p2", nil, "X-Roles", "member")
+}
