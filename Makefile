@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/vflink
 
-.PHONY: build test test-nova conformance conformance-peer test-short fuzz run demo bench clean
+.PHONY: build test test-nova conformance conformance-peer bench-bulk test-short fuzz run demo bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/vflink
@@ -33,6 +33,10 @@ conformance:
 # run; not in CI), then a test-by-test comparison
 conformance-peer:
 	bash test/conformance/neutron-peer.sh
+
+# one native bulk create of 1000 ports on the real Neutron 21 peer and on vflink, side by side
+bench-bulk:
+	bash test/bench/bulk.sh
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -39,6 +39,7 @@ type Client struct {
 	login   *login
 	project string
 	hc      *http.Client
+	timeout *time.Duration
 }
 
 // Option configures a Client.
@@ -47,6 +48,12 @@ type Option func(*Client)
 // WithToken sends token as X-Auth-Token on every request.
 func WithToken(token string) Option {
 	return func(c *Client) { c.token = token }
+}
+
+// WithRequestTimeout bounds each request (default 2 minutes; 0 leaves it unbounded, the context
+// still applies); with WithHTTPClient it applies to a copy of that client.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(c *Client) { c.timeout = &d }
 }
 
 // WithHTTPClient replaces the Client's own *http.Client (and its keep-alive tuned transport).
@@ -75,6 +82,11 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	c := &Client{base: base, hc: newHTTPClient()}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.timeout != nil {
+		hc := *c.hc // a copy: a caller's *http.Client is not changed under it
+		hc.Timeout = *c.timeout
+		c.hc = &hc
 	}
 	return c, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vflink/vflink/api"
@@ -377,3 +378,20 @@ func TestTransportKeepsConnectionsAlive(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestWithRequestTimeout(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"networks": []}`))
+	}))
+	defer srv.Close()
+	c, _ := New(srv.URL, WithRequestTimeout(50*time.Millisecond))
+	if _, err := c.ListNetworks(context.Background(), nil); err == nil {
+		t.Error("a 300 ms answer within a 50 ms request timeout")
+	}
+	c, _ = New(srv.URL, WithRequestTimeout(5*time.Second))
+	if _, err := c.ListNetworks(context.Background(), nil); err != nil {
+		t.Errorf("within 5 s: %v", err)
+	}
+}

@@ -62,6 +62,10 @@ where ports/s is successful creates per second of the create phase's wall time (
 			if token != "" {
 				opts = append(opts, client.WithToken(token))
 			}
+			if bulk > 1 {
+				// one request holds the whole bulk: a peer may take minutes (Neutron 21: ~110 s for 1000 ports)
+				opts = append(opts, client.WithRequestTimeout(timeout))
+			}
 			c, err := client.New(apiURL, opts...)
 			if err != nil {
 				return fmt.Errorf("--url: %w", err)
