@@ -67,16 +67,18 @@ $KM bootstrap --bootstrap-password "$ADMIN_PW" --bootstrap-username admin --boot
   --bootstrap-role-name admin --bootstrap-service-name keystone --bootstrap-region-id RegionOne \
   --bootstrap-admin-url "$KURL" --bootstrap-internal-url "$KURL" --bootstrap-public-url "$KURL" >>"$K/manage.log" 2>&1 ||
   fail "keystone-manage bootstrap ($K/manage.log)"
-uwsgi --plugin python3 --wsgi-file /usr/bin/keystone-wsgi-public --processes 1 --threads 1 --die-on-term \
-  --need-app --buffer-size 65535 --http-socket "127.0.0.1:$KPORT" --env "OS_KEYSTONE_CONFIG_FILES=$K/keystone.conf" \
+# as test/realstack/stack.sh runs it (its SQLite pool; one connection per request)
+uwsgi --plugin python3 --pythonpath "$ROOT/test/realstack" --import sqlite_pool \
+  --wsgi-file /usr/bin/keystone-wsgi-public --processes 1 --threads 1 --die-on-term \
+  --need-app --buffer-size 65535 --add-header "Connection: close" --http-socket "127.0.0.1:$KPORT" --env "OS_KEYSTONE_CONFIG_FILES=$K/keystone.conf" \
   >"$K/uwsgi.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 120); do curl -sf -o /dev/null "$KURL" && break; sleep 0.5; done
 curl -sf -o /dev/null "$KURL" || fail "keystone did not start ($K/uwsgi.log)"
 export OS_AUTH_URL=$KURL OS_USERNAME=admin OS_PASSWORD=$ADMIN_PW OS_PROJECT_NAME=admin \
   OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3
-openstack project create --domain Default service >/dev/null
-openstack user create --domain Default --password "$NEUTRON_PW" neutron >/dev/null
+openstack project create --domain default service >/dev/null
+openstack user create --domain default --password "$NEUTRON_PW" neutron >/dev/null
 openstack role add --project service --user neutron admin
 openstack service create --name neutron network >/dev/null
 for i in public internal admin; do openstack endpoint create --region RegionOne network "$i" "http://127.0.0.1:$NPORT" >/dev/null; done
