@@ -1,6 +1,9 @@
 package neutron_test
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestIPSubstringFilterAndServiceProviders(t *testing.T) {
 	e := newEnv(t)
@@ -30,5 +33,49 @@ func TestIPSubstringFilterAndServiceProviders(t *testing.T) {
 	e.must(404, "POST", "/routers", map[string]any{"router": map[string]any{}})
 	if l, _ := e.must(200, "GET", "/networks.json", nil).body["networks"].([]any); len(l) != 1 {
 		t.Errorf("GET /networks.json: %d networks", len(l))
+	}
+}
+
+func TestSortingAndPaging(t *testing.T) {
+	e := newEnv(t)
+	for _, n := range []struct {
+		name string
+		mtu  int
+	}{{"b", 1500}, {"a", 9000}, {"c", 1500}, {"d", 576}} {
+		e.network(n.name, map[string]any{"mtu": n.mtu})
+	}
+	names := func(path string) string {
+		t.Helper()
+		l, _ := e.must(200, "GET", path, nil).body["networks"].([]any)
+		var out []string
+		for _, n := range l {
+			out = append(out, str(n.(map[string]any), "name"))
+		}
+		return strings.Join(out, "")
+	}
+	for path, want := range map[string]string{
+		"/networks?sort_key=name&sort_dir=asc":                            "abcd",
+		"/networks?sort_key=name&sort_dir=desc":                           "dcba",
+		"/networks?sort_key=mtu&sort_dir=asc&sort_key=name&sort_dir=desc": "dcba",
+		"/networks?sort_key=mtu&sort_dir=desc&sort_key=name&sort_dir=asc": "abcd",
+		"/networks?sort_key=name&limit=2":                                 "ab",
+		"/networks?sort_key=name&sort_dir=asc&page_reverse=True&limit=2":  "cd",
+	} {
+		if got := names(path); got != want {
+			t.Errorf("%s: %s, want %s", path, got, want)
+		}
+	}
+	// the next link continues in the same order
+	r := e.must(200, "GET", "/networks?sort_key=name&limit=3", nil)
+	links, _ := r.body["networks_links"].([]any)
+	if len(links) != 1 {
+		t.Fatalf("links: %s", r.raw)
+	}
+	href := str(links[0].(map[string]any), "href")
+	if got := names(strings.TrimPrefix(href, "/v2.0")); got != "d" {
+		t.Errorf("next page %s: %s, want d", href, got)
+	}
+	for _, bad := range []string{"sort_key=bogus", "sort_key=name&sort_dir=up", "sort_key=name&sort_dir=asc&sort_dir=desc", "sort_dir=asc"} {
+		e.must(400, "GET", "/networks?"+bad, nil)
 	}
 }

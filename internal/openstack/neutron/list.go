@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,7 +17,8 @@ var listParams = map[string]bool{"fields": true, "limit": true, "marker": true, 
 type fieldFunc[T any] func(*T, string) ([]string, bool)
 
 // writeList filters items by the query (each parameter a field; several values of one field are
-// alternatives), pages them (limit, marker: items are in ID order) and projects fields=.
+// alternatives), sorts them (sort_key, sort_dir; ID order by default and as the last key), pages
+// them (limit, marker, page_reverse) and projects fields=.
 func writeList[T any](w http.ResponseWriter, r *http.Request, plural string, items []T, field fieldFunc[T]) error {
 	q := r.URL.Query()
 	items, err := filterTags(items, q) // tags, tags-any, not-tags, not-tags-any (tags.go)
@@ -54,6 +56,13 @@ func writeList[T any](w http.ResponseWriter, r *http.Request, plural string, ite
 			out = append(out, items[i])
 		}
 	}
+	if err := sortItems(out, q, field); err != nil {
+		return err
+	}
+	reverse := strings.EqualFold(q.Get("page_reverse"), "true")
+	if reverse {
+		slices.Reverse(out)
+	}
 	resp := map[string]any{}
 	if marker := q.Get("marker"); marker != "" {
 		for i := range out {
@@ -76,8 +85,15 @@ func writeList[T any](w http.ResponseWriter, r *http.Request, plural string, ite
 				nq[k] = v
 			}
 			nq.Set("marker", last[0])
-			resp[plural+"_links"] = []map[string]string{{"rel": "next", "href": r.URL.Path + "?" + nq.Encode()}}
+			rel := "next"
+			if reverse {
+				rel = "previous"
+			}
+			resp[plural+"_links"] = []map[string]string{{"rel": rel, "href": r.URL.Path + "?" + nq.Encode()}}
 		}
+	}
+	if reverse {
+		slices.Reverse(out) // a page before the marker still reads in the sort order
 	}
 	fields := requestedFields(q)
 	if len(fields) == 0 {
@@ -148,3 +164,64 @@ func matchAny(got, want []string) bool {
 }
 
 func isBool(s string) bool { return strings.EqualFold(s, "true") || strings.EqualFold(s, "false") }
+
+// sortItems orders items by the query's sort_key/sort_dir pairs, as Neutron's sorting extension:
+// as many directions as keys (asc or desc), each key a field of the resource; numbers compare
+// as numbers. The ID breaks ties, so pages are stable.
+func sortItems[T any](items []T, q url.Values, field fieldFunc[T]) error {
+	keys, dirs := q["sort_key"], q["sort_dir"]
+	if len(keys) == 0 {
+		if len(dirs) > 0 {
+			return badRequest("sort_dir given without sort_key.")
+		}
+		return nil
+	}
+	if len(dirs) > 0 && len(dirs) != len(keys) {
+		return badRequest("The number of sort_keys (%d) and sort_dirs (%d) must be the same.", len(keys), len(dirs))
+	}
+	desc := make([]bool, len(keys))
+	for i, d := range dirs {
+		switch strings.ToLower(d) {
+		case "asc":
+		case "desc":
+			desc[i] = true
+		default:
+			return badRequest("%s is an invalid value for sort_dir; valid values are: asc, desc.", clip(d))
+		}
+	}
+	if len(items) > 0 {
+		for _, k := range keys {
+			if _, ok := field(&items[0], k); !ok {
+				return badRequest("%s is an invalid attribute for sort_key.", clip(k))
+			}
+		}
+	}
+	val := func(it *T, k string) string {
+		v, _ := field(it, k)
+		return strings.Join(v, ",")
+	}
+	sort.SliceStable(items, func(i, j int) bool {
+		for n, k := range keys {
+			if c := compareValues(val(&items[i], k), val(&items[j], k)); c != 0 {
+				return (c < 0) != desc[n]
+			}
+		}
+		return val(&items[i], "id") < val(&items[j], "id")
+	})
+	return nil
+}
+
+func compareValues(a, b string) int {
+	fa, ea := strconv.ParseFloat(a, 64)
+	fb, eb := strconv.ParseFloat(b, 64)
+	if ea == nil && eb == nil {
+		switch {
+		case fa < fb:
+			return -1
+		case fa > fb:
+			return 1
+		}
+		return 0
+	}
+	return strings.Compare(a, b)
+}
