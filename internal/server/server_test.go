@@ -47,7 +47,7 @@ func TestDiscoveryHealthAndMetrics(t *testing.T) {
 	if code, body := get(t, srv.URL+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("healthz: got %d %q", code, body)
 	}
-	if code, body := get(t, srv.URL+"/v2.0/routers"); code != 404 || !strings.Contains(body, "NeutronError") {
+	if code, body := get(t, srv.URL+"/v2.0/floatingips"); code != 404 || !strings.Contains(body, "NeutronError") {
 		t.Fatalf("unknown resource: got %d %s, want 404 NeutronError", code, body)
 	}
 	r, err := http.Post(srv.URL+"/v2.0/networks", "application/json", strings.NewReader(`{"network": {"name": "m"}}`))
