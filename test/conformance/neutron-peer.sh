@@ -178,7 +178,7 @@ run_validation = false
 CONF
 T0=$SECONDS
 (cd ws && tempest run --regex '^tempest\.api\.network' --concurrency "${CONCURRENCY:-2}" >"$D/neutron-network.out" 2>&1) || true
-(cd ws && stestr last --subunit | subunit2csv) | $PY -c 'import csv, re, sys; w = csv.writer(sys.stdout); [w.writerow([re.sub(r"\[.*\]$", "", r[0]), r[1]]) for r in csv.reader(sys.stdin) if r and r[0].startswith("tempest.")]' >"$D/neutron-network.csv"
+(cd ws && stestr last --subunit | subunit2csv) | $PY -c 'import csv, re, sys; w = csv.writer(sys.stdout); [w.writerow([re.sub(r"\[.*\]$", "", r[0]), r[1]]) for r in csv.reader(sys.stdin) if r and r[0].startswith("tempest.")]' >"$D/neutron-network.csv" || true
 p=$(sed -n 's/^ - Passed: \([0-9]*\)/\1/p' "$D/neutron-network.out" | tail -1)
 f=$(sed -n 's/^ - Failed: \([0-9]*\)/\1/p' "$D/neutron-network.out" | tail -1)
 s=$(sed -n 's/^ - Skipped: \([0-9]*\)/\1/p' "$D/neutron-network.out" | tail -1)
