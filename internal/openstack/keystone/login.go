@@ -308,44 +308,32 @@ func domainRef(o *obj) (id, name string, err error) {
 
 // resolveUser finds the user a login names; found is false when there is none.
 func (s *Service) resolveUser(ctx context.Context, req loginRequest) (store.Object[user], bool, error) {
-	var none store.Object[user]
-	id := req.userID
-	if id == "" {
-		d, ok, err := s.domainByIDOrName(ctx, req.userDomainID, req.userDomain)
-		if err != nil || !ok {
-			return none, false, err
-		}
-		if id, err = s.lookupName(ctx, userNameKey(d.ID, req.userName)); err != nil || id == "" {
-			return none, false, err
-		}
-	}
-	if !validID(id) {
-		return none, false, nil
-	}
-	o, err := store.Get[user](ctx, s.st, userKey(id))
-	if errors.Is(err, store.ErrNotFound) {
-		return none, false, nil
-	}
-	return o, err == nil, err
+	return resolveNamed[user](ctx, s, req.userID, req.userDomainID, req.userDomain, req.userName, userNameKey, userKey)
 }
 
 // resolveProject finds the project a scope names; found is false when there is none.
 func (s *Service) resolveProject(ctx context.Context, req loginRequest) (store.Object[project], bool, error) {
-	var none store.Object[project]
-	id := req.projectID
+	return resolveNamed[project](ctx, s, req.projectID, req.projDomainID, req.projDomain, req.projectName, projectNameKey, projectKey)
+}
+
+// resolveNamed finds an object by its ID, or else by its name in a domain given by ID or name;
+// found is false when there is none.
+func resolveNamed[T any](ctx context.Context, s *Service, id, domainID, domainName, name string,
+	nameKey func(domain, name string) string, key func(id string) string) (store.Object[T], bool, error) {
+	var none store.Object[T]
 	if id == "" {
-		d, ok, err := s.domainByIDOrName(ctx, req.projDomainID, req.projDomain)
+		d, ok, err := s.domainByIDOrName(ctx, domainID, domainName)
 		if err != nil || !ok {
 			return none, false, err
 		}
-		if id, err = s.lookupName(ctx, projectNameKey(d.ID, req.projectName)); err != nil || id == "" {
+		if id, err = s.lookupName(ctx, nameKey(d.ID, name)); err != nil || id == "" {
 			return none, false, err
 		}
 	}
 	if !validID(id) {
 		return none, false, nil
 	}
-	o, err := store.Get[project](ctx, s.st, projectKey(id))
+	o, err := store.Get[T](ctx, s.st, key(id))
 	if errors.Is(err, store.ErrNotFound) {
 		return none, false, nil
 	}
