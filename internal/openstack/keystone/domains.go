@@ -273,38 +273,17 @@ func (s *Service) deleteDomain(w http.ResponseWriter, r *http.Request) error {
 		t.Delete(domainKey(id), o.ModRevision)
 		t.Remove(domainNameKey(o.Value.Name))
 		t.Remove(domainConfigKey(id))
-		projects, _, err := store.List[project](ctx, s.st, "keystone/projects/")
-		if err != nil {
+		if err := inDomain(ctx, s, "keystone/projects/", id, func(p *project) string { return p.DomainID },
+			func(o store.Object[project]) error { return s.projectDeleteOps(ctx, t, o, grants) }); err != nil {
 			return err
 		}
-		for _, p := range projects {
-			if p.Value.DomainID == id {
-				if err := s.projectDeleteOps(ctx, t, p, grants); err != nil {
-					return err
-				}
-			}
-		}
-		users, _, err := store.List[user](ctx, s.st, "keystone/users/")
-		if err != nil {
+		if err := inDomain(ctx, s, "keystone/users/", id, func(u *user) string { return u.DomainID },
+			func(o store.Object[user]) error { return s.userDeleteOps(ctx, t, o, grants) }); err != nil {
 			return err
 		}
-		for _, u := range users {
-			if u.Value.DomainID == id {
-				if err := s.userDeleteOps(ctx, t, u, grants); err != nil {
-					return err
-				}
-			}
-		}
-		groups, _, err := store.List[group](ctx, s.st, "keystone/groups/")
-		if err != nil {
+		if err := inDomain(ctx, s, "keystone/groups/", id, func(g *group) string { return g.DomainID },
+			func(o store.Object[group]) error { return s.groupDeleteOps(ctx, t, o, grants) }); err != nil {
 			return err
-		}
-		for _, g := range groups {
-			if g.Value.DomainID == id {
-				if err := s.groupDeleteOps(ctx, t, g, grants); err != nil {
-					return err
-				}
-			}
 		}
 		roles, _, err := store.List[role](ctx, s.st, "keystone/roles/")
 		if err != nil {
@@ -339,4 +318,20 @@ func (s *Service) registerDomains(h func(string, func(http.ResponseWriter, *http
 	h("PATCH /v3/domains/{id}", s.updateDomain)
 	h("DELETE /v3/domains/{id}", s.deleteDomain)
 	s.registerDomainConfig(h)
+}
+
+// inDomain runs f on every object under prefix that belongs to domain.
+func inDomain[T any](ctx context.Context, s *Service, prefix, domain string, domainOf func(*T) string, f func(store.Object[T]) error) error {
+	objs, _, err := store.List[T](ctx, s.st, prefix)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if domainOf(&o.Value) == domain {
+			if err := f(o); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
