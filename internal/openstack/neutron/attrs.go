@@ -39,6 +39,11 @@ func parseBody(b []byte, resource string) (*attrs, error) {
 	if err := json.Unmarshal(b, &env); err != nil {
 		return nil, badRequest("Malformed request body: %s", jsonErr(err))
 	}
+	return fromEnvelope(env, resource)
+}
+
+// fromEnvelope reads the one object of a decoded {"<resource>": {...}} body.
+func fromEnvelope(env map[string]json.RawMessage, resource string) (*attrs, error) {
 	inner, ok := env[resource]
 	if !ok || len(env) != 1 {
 		keys := make([]string, 0, len(env))

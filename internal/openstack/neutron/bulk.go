@@ -21,8 +21,12 @@ const MaxBulk = 1000
 // {"<plural>": [{...}, ...]} a native bulk create, as in Neutron.
 func parseBulk(b []byte, singular, plural string) (items []*attrs, bulk bool, err error) {
 	var env map[string]json.RawMessage
-	if json.Unmarshal(b, &env) != nil || len(env) != 1 || env[plural] == nil {
-		a, err := parseBody(b, singular)
+	if len(bytes.TrimSpace(b)) == 0 || json.Unmarshal(b, &env) != nil {
+		_, err := parseBody(b, singular) // its error says what is wrong
+		return nil, false, err
+	}
+	if len(env) != 1 || env[plural] == nil {
+		a, err := fromEnvelope(env, singular)
 		if err != nil {
 			return nil, false, err
 		}
@@ -40,11 +44,7 @@ func parseBulk(b []byte, singular, plural string) (items []*attrs, bulk bool, er
 	}
 	items = make([]*attrs, len(list))
 	for i, raw := range list {
-		var buf bytes.Buffer
-		buf.WriteString(`{"` + singular + `":`)
-		buf.Write(raw)
-		buf.WriteString("}")
-		a, err := parseBody(buf.Bytes(), singular)
+		a, err := fromEnvelope(map[string]json.RawMessage{singular: raw}, singular)
 		if err != nil {
 			return nil, true, bulkErr(err, i, len(list))
 		}
