@@ -47,6 +47,9 @@ type Service struct {
 
 	mu     sync.Mutex
 	leases map[string]store.LeaseID
+	// recorded: hosts whose agents/<host> record this server has written or seen since the
+	// host's registration began (a heartbeat then reads nothing more)
+	recorded map[string]bool
 
 	viewMu sync.Mutex
 	view   *view // the change view, started by the first request that needs it
@@ -57,7 +60,7 @@ func New(st *store.Store, net *neutron.Service, cmp *nova.Service, log *slog.Log
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Service{st: st, net: net, cmp: cmp, log: log.With("component", "hosts"), leases: map[string]store.LeaseID{}}
+	return &Service{st: st, net: net, cmp: cmp, log: log.With("component", "hosts"), leases: map[string]store.LeaseID{}, recorded: map[string]bool{}}
 }
 
 func hostKey(name string) string       { return "hosts/" + name }
@@ -175,18 +178,29 @@ func (s *Service) putHost(w http.ResponseWriter, r *http.Request) error {
 		t := s.st.Txn()
 		t.Unchanged(hostKey(name), modRev) // 0: still absent
 		t.PutLeased(hostKey(name), h, lease)
-		// the agent's record outlives its registration (Neutron's agent list shows dead agents)
-		rec, err := store.Get[api.AgentRecord](ctx, s.st, agentKey(name))
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			t.Create(agentKey(name), api.AgentRecord{Host: name, AgentID: h.AgentID, CreatedAt: h.UpdatedAt, StartedAt: h.UpdatedAt, AdminStateUp: true})
-		case err != nil:
-			return err
-		case modRev == 0 || rec.Value.AgentID != h.AgentID:
-			rec.Value.StartedAt, rec.Value.AgentID = h.UpdatedAt, h.AgentID
-			t.Update(agentKey(name), rec.Value, rec.ModRevision)
+		// the agent's record outlives its registration (Neutron's agent list shows dead agents);
+		// a fresh registration writes it, and a heartbeat only checks it once per server (while a
+		// registration lives, its agent ID cannot change and the record cannot be deleted)
+		s.mu.Lock()
+		seen := s.recorded[name]
+		s.mu.Unlock()
+		if modRev == 0 || !seen {
+			rec, err := store.Get[api.AgentRecord](ctx, s.st, agentKey(name))
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				t.Create(agentKey(name), api.AgentRecord{Host: name, AgentID: h.AgentID, CreatedAt: h.UpdatedAt, StartedAt: h.UpdatedAt, AdminStateUp: true})
+			case err != nil:
+				return err
+			case modRev == 0 || rec.Value.AgentID != h.AgentID:
+				rec.Value.StartedAt, rec.Value.AgentID = h.UpdatedAt, h.AgentID
+				t.Update(agentKey(name), rec.Value, rec.ModRevision)
+			}
 		}
-		_, err = t.Commit(ctx)
+		if _, err = t.Commit(ctx); err == nil {
+			s.mu.Lock()
+			s.recorded[name] = true
+			s.mu.Unlock()
+		}
 		return err
 	})
 	if err != nil {
